@@ -1,0 +1,1 @@
+"""The ``fourm`` command line (installed as the ``fourm_cli`` package)."""

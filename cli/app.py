@@ -1,0 +1,85 @@
+"""The typer app: global options, one-line user errors, core command groups, plugin commands."""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from fourm_registry import FourmError, __version__
+from fourm_registry.plugins import call_each
+from fourm_registry.registry import get_registry
+
+from . import modalities as modalities_cmd
+
+# Each core command group lives in its own module exposing ``register(app)``.
+COMMAND_MODULES = [modalities_cmd]
+
+
+class FourmGroup(TyperGroup):
+    """Turns user errors into one red line and exit code 1; ``--debug`` shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FourmError as exc:
+            if ctx.params.get("debug") or os.environ.get("FOURM_DEBUG"):
+                traceback.print_exc()
+            typer.secho(f"Error: {exc}", fg="red", err=True)
+            raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fourm {__version__}")
+        raise typer.Exit()
+
+
+def build_app(registry: Any = None) -> typer.Typer:
+    """The ``fourm`` app with core commands and every plugin's ``register_commands``."""
+    app = typer.Typer(
+        cls=FourmGroup, no_args_is_help=True, add_completion=False,
+        help="fourm: massively multimodal masked modeling (4M) with modality plugins.",
+    )
+
+    @app.callback()
+    def _root(
+        ctx: typer.Context,
+        version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                     help="Show the version and exit."),
+        debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+    ) -> None:
+        ctx.obj = {"registry": registry}
+
+    for module in COMMAND_MODULES:
+        module.register(app)
+    reg = registry if registry is not None else get_registry()
+    if reg.plugin_manager is not None:
+        call_each(reg.plugin_manager, "register_commands", lambda plugin: {"cli": app})
+    return app
+
+
+def registry_from(ctx: typer.Context) -> Any:
+    """The registry a command should use (a test may inject one via ``build_app``)."""
+    obj = ctx.find_root().obj or {}
+    return obj.get("registry") or get_registry()
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv or bool(os.environ.get("FOURM_DEBUG"))
+    try:
+        app = build_app()
+    except FourmError as exc:  # a broken plugin: say which, without a traceback
+        if debug:
+            traceback.print_exc()
+        typer.secho(f"Error: {exc}", fg="red", err=True)
+        raise SystemExit(1) from None
+    app()
+
+
+if __name__ == "__main__":
+    main()

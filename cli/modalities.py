@@ -1,0 +1,48 @@
+"""``fourm modalities``: what the registered plugins declare, and what is still missing."""
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def _tokens(spec) -> str:
+    grid = spec.tokenizer.grid
+    return f"{grid[0]}×{grid[1]}" if grid else f"≤{spec.tokenizer.max_length}"
+
+
+def rows(registry) -> list[dict]:
+    out = []
+    for name in registry.list_modalities():
+        spec = registry.get_modality(name)
+        labelers = [lab.name for lab in registry.labelers_for(name)]
+        out.append({
+            "name": name, "kind": spec.kind.value, "vocab": spec.tokenizer.vocab_size,
+            "tokens": _tokens(spec), "tokenizer": "yes" if spec.has_tokenizer else "missing",
+            "labeler": ", ".join(labelers) or "missing", "plugin": registry.provider(name),
+        })
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("modalities")
+    def modalities(
+        ctx: typer.Context,
+        as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    ) -> None:
+        """List registered modalities: kind, vocab, tokens, tokenizer/labeler, plugin."""
+        from .app import registry_from
+
+        data = rows(registry_from(ctx))
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+            return
+        table = Table(title=f"{len(data)} modalities")
+        for col in ("name", "kind", "vocab", "tokens", "tokenizer", "labeler", "plugin"):
+            table.add_column(col)
+        for row in data:
+            table.add_row(*(str(row[c]) for c in ("name", "kind", "vocab", "tokens",
+                                                  "tokenizer", "labeler", "plugin")))
+        Console(width=140).print(table)

@@ -1,0 +1,35 @@
+"""fourm's core: the plugin contract, the registry and the machinery assembled from it.
+
+The core knows no modality by name; everything modality-specific comes from plugins.
+"""
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .config import ConfigError, ModalityOverride, ModalitySelection, StrictModel, load_config
+from .errors import FourmError, PluginError, UnknownNameError
+from .hookspecs import hookimpl
+from .registry import Registry, get_registry
+from .spec import (
+    Codec,
+    Labeler,
+    LabelerSpec,
+    MaskingSpec,
+    ModalityKind,
+    ModalitySpec,
+    ModalityTokenizer,
+    Objective,
+    TokenizerSpec,
+)
+
+try:
+    __version__ = version("fourm")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.0.0"
+
+__all__ = [
+    "Codec", "ConfigError", "FourmError", "Labeler", "LabelerSpec", "MaskingSpec",
+    "ModalityKind", "ModalityOverride", "ModalitySelection", "ModalitySpec", "ModalityTokenizer",
+    "Objective", "PluginError", "Registry", "StrictModel", "TokenizerSpec", "UnknownNameError",
+    "get_registry", "hookimpl", "load_config", "__version__",
+]
