@@ -102,7 +102,7 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, make_kwargs: Callable[[s
     ``register`` callback that records who registered what).
     """
     hook = getattr(pm.hook, hook_name)
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in hook.get_hookimpls():  # registration order (pluggy calls them in reverse)
         if os.environ.get("FOURM_TRACE_HOOKS"):
             print(f"[fourm hook] {hook_name} -> {impl.plugin_name}", file=sys.stderr)
         kwargs = make_kwargs(impl.plugin_name)
