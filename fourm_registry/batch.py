@@ -5,6 +5,13 @@ grid in both ``inputs`` and ``targets`` and say with masks which cells the encod
 and which the decoder predicts (the two are disjoint). Sequence modalities hold the
 span-masked input sequence (with sentinels) in ``inputs`` and the target spans in
 ``targets``; positions are indices within each tensor.
+
+As the data pipeline builds it (``fourm_registry.data``): sequences are the token ids plus
+``[EOS]``, masked runs become sentinels numbered from ``[S_1]`` (4M's convention), a target
+is ``[S_i] span [S_j] span … [S_last]`` (possibly cut to its budget, always starting at a
+sentinel), padding is ``PAD_ID`` with mask False. The model predicts sequence token t+1 from
+token t of ``targets`` (teacher forcing). PIXELS/EMBEDDING inputs are float rows: flattened
+patches (patch row, patch column, channel) or embedding vectors.
 """
 from __future__ import annotations
 
