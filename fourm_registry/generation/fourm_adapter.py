@@ -1,0 +1,102 @@
+""":class:`FourM` seen as a :class:`~.protocol.TokenPredictor`.
+
+Encoding is ``FourM.encode``; grid logits come from ``FourM.decode`` with the queried cells
+as the decoder's target cells; sequences are decoded with the model's per-layer KV cache
+(``FourM.new_cache``), so each new token runs one decoder position instead of the whole prefix.
+
+Sequence layout (as :mod:`fourm_registry.masking` trains it): a fully masked sequence has no
+encoder input and the target ``[S_1] ids… [EOS] [S_2]``, so the decoder starts from ``[S_1]``
+and stops at ``[EOS]`` or any sentinel; a complete sequence given to the encoder is its ids
+followed by ``[EOS]``, all visible.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..batch import Batch, ModalityBatch
+from ..spec import ModalitySpec
+from ..tokens import EOS_ID, NUM_SENTINELS, PAD_ID, sentinel_id
+
+FIRST_SENTINEL = sentinel_id(1)  # masking numbers spans from [S_1], as 4M does
+
+
+def complete_sequence(ids: Sequence[Sequence[int]], length: int, batch_size: int,
+                      device: torch.device | str = "cpu") -> ModalityBatch:
+    """Whole sequences as encoder input: ids + ``[EOS]`` (truncated to fit), padded, all visible."""
+    inputs = torch.full((batch_size, length), PAD_ID, dtype=torch.long)
+    mask = torch.zeros(batch_size, length, dtype=torch.bool)
+    rows = list(ids) if len(ids) == batch_size else list(ids) * batch_size
+    for i, row in enumerate(rows[:batch_size]):
+        full = [int(t) for t in row][: length - 1] + [EOS_ID]
+        inputs[i, : len(full)] = torch.tensor(full, dtype=torch.long)
+        mask[i, : len(full)] = True
+    return ModalityBatch(inputs=inputs.to(device), input_mask=mask.to(device))
+
+
+class FourMPredictor:
+    """Wraps a :class:`FourM` (put in eval mode) for the generator."""
+
+    def __init__(self, model: Any):
+        self.model = model.eval()
+        self.specs: dict[str, ModalitySpec] = dict(model.specs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def input_modalities(self) -> list[str]:
+        return list(self.model.encoder_embeddings)
+
+    @property
+    def target_modalities(self) -> list[str]:
+        return list(self.model.decoder_embeddings)
+
+    def num_tokens(self, modality: str) -> int:
+        return self.specs[modality].num_tokens
+
+    def pad_id(self, modality: str) -> int:
+        return PAD_ID
+
+    # -- encoder -------------------------------------------------------------------
+    def encode(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        inputs = {k: ModalityBatch(inputs=v.inputs, input_mask=v.input_mask.bool())
+                  for k, v in batch.items()}
+        return self.model.encode(inputs)
+
+    # -- grids ---------------------------------------------------------------------
+    def grid_logits(self, context: Any, target: str, positions: torch.Tensor) -> torch.Tensor:
+        ctx, ctx_mask = context
+        b, n = positions.shape[0], self.num_tokens(target)
+        wanted = torch.zeros(b, n, dtype=torch.bool, device=positions.device)
+        wanted.scatter_(1, positions, True)
+        zeros = torch.zeros(b, n, dtype=torch.long, device=positions.device)
+        mb = ModalityBatch(inputs=zeros, input_mask=torch.zeros_like(wanted), targets=zeros,
+                           target_mask=wanted)
+        logits = self.model.decode(target, mb, ctx, ctx_mask)
+        return logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))
+
+    # -- sequences -----------------------------------------------------------------
+    def sequence_start(self, target: str) -> list[int]:
+        return [FIRST_SENTINEL]
+
+    def sequence_stop(self, target: str) -> set[int]:
+        return {EOS_ID, *(sentinel_id(i) for i in range(NUM_SENTINELS))}
+
+    def sequence_input(self, target: str, ids: Sequence[Sequence[int]], batch_size: int) -> ModalityBatch:
+        return complete_sequence(ids, self.num_tokens(target), batch_size, self.device)
+
+    def sequence_decoder(self, context: Any, target: str, use_cache: bool = True):
+        ctx, ctx_mask = context
+        cache = self.model.new_cache() if use_cache else None
+        model = self.model
+
+        def step(tokens: torch.Tensor) -> torch.Tensor:
+            ones = torch.ones_like(tokens, dtype=torch.bool)
+            mb = ModalityBatch(inputs=tokens, input_mask=~ones, targets=tokens, target_mask=ones)
+            return model.decode(target, mb, ctx, ctx_mask, cache)[:, -1]
+
+        return step

@@ -1,0 +1,37 @@
+"""Pictures for ``fourm generate``: plugin draws, overlay backgrounds, legends, grids."""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from fourm_registry.generation.pictures import draw_value, make_grid, pick_background, takes_background
+
+
+def test_overlay_draw_uses_declared_background(registry):
+    det, rgb = registry.get_modality("det"), registry.get_modality("rgb")
+    assert takes_background(det.draw) and not takes_background(rgb.draw)
+    photo = draw_value(rgb, np.full((32, 48, 3), 200, dtype=np.uint8))
+    pics = {"depth": Image.new("RGB", (8, 8)), "rgb": photo}
+    assert pick_background(det, pics, ["depth", "rgb"]) is photo  # extras["draw_background"]
+    boxes = det.from_text("v0=0 v1=0 v2=499 v3=499 dog")
+    on_photo = draw_value(det, boxes, background=photo)
+    assert on_photo.size == (336, 224)  # enlarged 7× so labels stay legible, aspect kept
+    px = np.asarray(on_photo)
+    assert (px[-5, -5] == 200).all() and not (px[1, 100] == 200).all()  # photo kept, box drawn
+    assert draw_value(det, boxes).size == (224, 224)
+
+
+def test_semseg_legend_lists_the_largest_classes(registry):
+    seg = np.zeros((32, 32), dtype=np.uint8)
+    seg[:, 20:] = 18  # class 18: "sheep" in COCO panoptic order
+    img = draw_value(registry.get_modality("semseg"), seg)
+    assert img.height == 224 and img.width > 224  # enlarged map + legend column
+    legend = np.asarray(img)[:, 224:]
+    assert (legend < 250).any()
+
+
+def test_grid_puts_titled_tiles_side_by_side(registry):
+    tiles = [("a", Image.new("RGB", (32, 32), "red")), ("b", Image.new("RGB", (64, 32), "blue"))]
+    grid = make_grid(tiles, height=100, gap=4)
+    assert grid.size == (100 + 200 + 4, 116)
+    assert tuple(np.asarray(grid)[60, 250]) == (0, 0, 255)
