@@ -10,6 +10,7 @@ from .config import ConfigError, ModalityOverride, ModalitySelection, StrictMode
 from .errors import FourmError, PluginError, UnknownNameError
 from .hookspecs import hookimpl
 from .registry import Registry, get_registry
+from .shards import ReadStats, read_samples
 from .spec import (
     Codec,
     Labeler,
@@ -30,6 +31,6 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "Codec", "ConfigError", "FourmError", "Labeler", "LabelerSpec", "MaskingSpec",
     "ModalityKind", "ModalityOverride", "ModalitySelection", "ModalitySpec", "ModalityTokenizer",
-    "Objective", "PluginError", "Registry", "StrictModel", "TokenizerSpec", "UnknownNameError",
-    "get_registry", "hookimpl", "load_config", "__version__",
+    "Objective", "PluginError", "ReadStats", "Registry", "StrictModel", "TokenizerSpec",
+    "UnknownNameError", "get_registry", "hookimpl", "load_config", "read_samples", "__version__",
 ]

@@ -2,13 +2,17 @@
 
 A sample is ``{"__key__": key, <modality>: raw value, "tok_<modality>": int array, …}``.
 In a tar a sample is the members ``<key>.<modality>.<ext>``; token arrays are
-``<key>.tok_<modality>.npy``. Shards are written atomically: to a temporary name, then
-renamed, so a killed job never leaves a half-written shard behind.
+``<key>.tok_<modality>.npy``. Fields that are not modalities pass through generically:
+a dict/list ``<name>`` is stored as ``<key>.<name>.json`` and a str as ``<key>.<name>.txt``
+(and decoded back to the same field), bytes are stored under their own suffix. Shards are
+written atomically: to a temporary name, then renamed, so a killed job never leaves a
+half-written shard behind.
 """
 from __future__ import annotations
 
 import glob
 import io
+import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -60,7 +64,11 @@ class ReadStats:
 
 
 def decode_member(registry: Any, suffix: str, data: bytes) -> tuple[str, Any]:
-    """One tar member → ``(field name, value)``; unknown members are returned as raw bytes."""
+    """One tar member → ``(field name, value)``.
+
+    Modalities decode through their codec; other ``<name>.json`` / ``<name>.txt`` members
+    become a decoded ``name`` field; anything else is returned as raw bytes under its suffix.
+    """
     stem = suffix.split(".", 1)[0]
     if stem.startswith(TOKEN_PREFIX) and suffix.endswith(".npy"):
         return stem, np.load(io.BytesIO(data), allow_pickle=False)
@@ -70,6 +78,10 @@ def decode_member(registry: Any, suffix: str, data: bytes) -> tuple[str, Any]:
             raise ValueError(f"member '{suffix}' does not match codec extension "
                              f"'{spec.codec.extension}' of modality {stem!r}")
         return stem, spec.codec.decode(data)
+    if suffix == f"{stem}.json":  # generic metadata field, e.g. camera intrinsics
+        return stem, json.loads(data.decode("utf-8"))
+    if suffix == f"{stem}.txt":
+        return stem, data.decode("utf-8")
     return suffix, data
 
 
@@ -106,8 +118,13 @@ def encode_sample(registry: Any, sample: Mapping[str, Any]) -> dict[str, Any]:
             raw[f"{name}.{spec.codec.extension}"] = spec.codec.encode(value)
         elif isinstance(value, bytes):
             raw[name] = value  # already encoded member, e.g. "jpg" from img2dataset
+        elif isinstance(value, str):
+            raw[f"{name}.txt"] = value.encode("utf-8")
+        elif isinstance(value, dict | list):
+            raw[f"{name}.json"] = json.dumps(value, sort_keys=True).encode("utf-8")
         else:
-            raise ValueError(f"sample {key!r}: {name!r} is neither a registered modality nor bytes")
+            raise ValueError(f"sample {key!r}: {name!r} is not a registered modality, and "
+                             f"{type(value).__name__} is not bytes, str, dict or list")
     return raw
 
 
@@ -129,9 +146,16 @@ def read_samples(
 ) -> Iterator[dict[str, Any]]:
     """Yield one dict per sample with each modality decoded to its raw value by its plugin codec.
 
+    ``shards``: a tar path, a directory (its ``*.tar``), a glob or a brace pattern
+    (``data/train-{000000..000009}.tar``), or a list of those; read in sorted order.
+    Each sample has ``__key__``, one field per modality member (the value type each plugin
+    declares in ``ModalitySpec.value``; ``fourm modalities`` lists them), ``tok_<modality>``
+    int arrays where present, generic ``<name>.json``/``<name>.txt`` members decoded to
+    ``name`` (dict/list or str, e.g. camera intrinsics), and other members as raw bytes.
     ``modalities`` (optional) lists fields a sample must have (raw or ``tok_`` names);
     incomplete or undecodable samples are skipped and counted in ``stats`` (``on_error="skip"``)
-    or raise :class:`FourmError` (``on_error="raise"``).
+    or raise :class:`FourmError` (``on_error="raise"``). ``registry`` defaults to the
+    application registry (all installed plugins).
     """
     if registry is None:
         from .registry import get_registry
