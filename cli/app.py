@@ -14,10 +14,18 @@ from fourm_registry import FourmError, __version__
 from fourm_registry.plugins import call_each
 from fourm_registry.registry import get_registry
 
+from . import generate as generate_cmd
+from . import data as data_cmd
+from . import label as label_cmd
 from . import modalities as modalities_cmd
+from . import quickstart as quickstart_cmd
+from . import tokenize as tokenize_cmd
+from . import tokenizer as tokenizer_cmd
+from . import train as train_cmd
 
 # Each core command group lives in its own module exposing ``register(app)``.
-COMMAND_MODULES = [modalities_cmd]
+COMMAND_MODULES = [modalities_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
+                   tokenizer_cmd, tokenize_cmd]
 
 
 class FourmGroup(TyperGroup):

@@ -5,6 +5,7 @@ from typing import Any
 
 from fourm_registry import MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
 from fourm_registry.codecs import text_codec
+from fourm_registry.tokenizers.sequence import sequence_tokenizer_factory
 
 from ._draw import text_card
 
@@ -22,7 +23,8 @@ SPEC = ModalitySpec(
     kind=ModalityKind.SEQUENCE,
     description="Image caption",
     value="str",
-    tokenizer=TokenizerSpec(vocab_size=30000, max_length=256, shared="text"),
+    tokenizer=TokenizerSpec(vocab_size=30000, max_length=256, shared="text",
+                            factory=sequence_tokenizer_factory),
     masking=MaskingSpec(rule="span"),
     codec=text_codec(),
     to_text=to_text,

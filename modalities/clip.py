@@ -8,7 +8,9 @@ from PIL import Image
 from fourm_registry import MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
 from fourm_registry.codecs import npy_codec
 
+from . import _vq_adapters
 from ._draw import pca_rgb
+from .labelers import labeler_spec
 
 
 def draw(value: Any) -> Image.Image:
@@ -20,10 +22,13 @@ SPEC = ModalitySpec(
     kind=ModalityKind.FEATURE_MAP,
     description="CLIP ViT-B/16 feature map",
     value="h×w×C float32 (14×14×768 at 224 px)",
-    tokenizer=TokenizerSpec(vocab_size=8192, image_size=224, patch_size=16),
+    tokenizer=TokenizerSpec(vocab_size=8192, image_size=224, patch_size=16,
+                            factory=_vq_adapters.FEATURE_MAP),
     masking=MaskingSpec(rule="uniform"),
     codec=npy_codec(dtype="float32", ndim=3),
+    labeler=labeler_spec("clip"),
     draw=draw,
+    extras={"channels": 768},  # feature channels the VQ tokenizer takes (ViT-B/16)
 )
 
 

@@ -9,7 +9,9 @@ from PIL import Image
 from fourm_registry import MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
 from fourm_registry.codecs import npy_codec
 
+from . import _vq_adapters
 from ._draw import colormap
+from .labelers import labeler_spec
 
 
 def draw(value: Any) -> Image.Image:
@@ -23,9 +25,11 @@ SPEC = ModalitySpec(
     kind=ModalityKind.DENSE,
     description="Depth map",
     value="H×W float32",
-    tokenizer=TokenizerSpec(vocab_size=8192, image_size=224, patch_size=16),
+    tokenizer=TokenizerSpec(vocab_size=8192, image_size=224, patch_size=16,
+                            factory=_vq_adapters.DEPTH),
     masking=MaskingSpec(rule="uniform"),
     codec=npy_codec(dtype="float32", ndim=2),
+    labeler=labeler_spec("depth"),
     draw=draw,
 )
 

@@ -6,7 +6,10 @@ from typing import Any
 import json
 
 from fourm_registry import Codec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
-from fourm_registry.errors import not_built
+from fourm_registry.tokenizers.sequence import TEXT_TOKENS_KEY, sequence_tokenizer_factory
+
+from ._boxes import COCO_CLASSES, boxes_to_text, text_to_boxes
+from .labelers import labeler_spec
 
 
 class Detections(list):
@@ -36,11 +39,60 @@ def _decode(data: bytes) -> Detections:
 
 
 def to_text(value: Any) -> str:
-    raise not_built("det", "box serialisation", "tokenizers")
+    """Detections (pixel boxes + image_size) → ``v0=… v1=… v2=… v3=… <class>`` text."""
+    size = getattr(value, "image_size", None)
+    if size is None:
+        raise ValueError("det values must be Detections with an image_size (W, H)")
+    return boxes_to_text(value, size)
 
 
-def from_text(text: str) -> Any:
-    raise not_built("det", "box parsing", "tokenizers")
+def from_text(text: str) -> Detections:
+    """Box text (generated text too: never raises) → Detections in *normalised* coordinates.
+
+    The boxes are fractions of the image (``image_size`` is ``(1, 1)``); use
+    :func:`to_pixels` to place them on an image of known size.
+    """
+    return Detections(text_to_boxes(text), image_size=(1, 1))
+
+
+def to_pixels(value: Detections, image_size: tuple[int, int]) -> Detections:
+    """Rescale boxes given relative to ``value.image_size`` to an image of ``image_size`` (W, H)."""
+    (w0, h0), (w, h) = value.image_size or (1, 1), image_size
+    sx, sy = w / w0, h / h0
+    return Detections(
+        [{**inst, "box": [inst["box"][0] * sx, inst["box"][1] * sy, inst["box"][2] * sx,
+                          inst["box"][3] * sy]} for inst in value],
+        image_size=image_size,
+    )
+
+
+def draw(value: Any, background: Any = None) -> Any:
+    """Boxes with their labels, on ``background`` (a PIL image, e.g. the photo) or on white.
+
+    Boxes are placed relative to ``value.image_size`` (normalised for generated boxes), so
+    they land on the same spot of a background of any size.
+    """
+    from PIL import Image, ImageDraw
+
+    from ._draw import palette
+
+    canvas = Image.new("RGB", (224, 224), "white") if background is None else background.convert("RGB")
+    scale = max(1.0, 224 / min(canvas.size))  # tiny backgrounds: enlarge so labels stay legible
+    canvas = canvas.resize((round(canvas.width * scale), round(canvas.height * scale)))
+    size = getattr(value, "image_size", None) or (1, 1)
+    boxes = to_pixels(Detections(list(value), image_size=size), canvas.size)
+    colours = palette(len(COCO_CLASSES) + 1, seed=3)
+    pen = ImageDraw.Draw(canvas)
+    for inst in boxes:
+        label = str(inst.get("label", ""))
+        idx = COCO_CLASSES.index(label) + 1 if label in COCO_CLASSES else 0
+        colour = tuple(int(v) for v in colours[idx])
+        x0, y0, x1, y1 = inst["box"]
+        pen.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=colour, width=2)
+        tx, ty = min(x0, x1), min(y0, y1)
+        pen.rectangle(pen.textbbox((tx + 2, ty + 1), label), fill=colour)
+        pen.text((tx + 2, ty + 1), label, fill="black")
+    return canvas
 
 
 SPEC = ModalitySpec(
@@ -48,11 +100,16 @@ SPEC = ModalitySpec(
     kind=ModalityKind.SEQUENCE,
     description="Object bounding boxes",
     value='Detections: list of {"box": [x0, y0, x1, y1] pixels, "label", "score"} + image_size',
-    tokenizer=TokenizerSpec(vocab_size=30000, max_length=256, shared="text"),
+    tokenizer=TokenizerSpec(vocab_size=30000, max_length=256, shared="text",
+                            factory=sequence_tokenizer_factory),
     masking=MaskingSpec(rule="span"),
     codec=Codec(extension="json", encode=_encode, decode=_decode),
+    labeler=labeler_spec("det"),
     to_text=to_text,
     from_text=from_text,
+    draw=draw,
+    extras={TEXT_TOKENS_KEY: COCO_CLASSES,  # single tokens in the shared text vocabulary
+            "draw_background": "rgb"},  # pictures draw the boxes on the photo
 )
 
 

@@ -9,6 +9,8 @@ from PIL import Image
 from fourm_registry import MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
 from fourm_registry.codecs import image_codec
 
+from . import _vq_adapters
+
 
 def draw(value: Any) -> Image.Image:
     return Image.fromarray(np.asarray(value, dtype=np.uint8))
@@ -19,7 +21,8 @@ SPEC = ModalitySpec(
     kind=ModalityKind.DENSE,
     description="RGB image",
     value="H×W×3 uint8",
-    tokenizer=TokenizerSpec(vocab_size=16384, image_size=224, patch_size=16),
+    tokenizer=TokenizerSpec(vocab_size=16384, image_size=224, patch_size=16,
+                            factory=_vq_adapters.RGB),
     masking=MaskingSpec(rule="uniform"),
     codec=image_codec("jpeg", mode="RGB"),
     draw=draw,

@@ -1,0 +1,55 @@
+"""``fourm tokenize``: pre-tokenise shards with trained tokenizers (resumable, skips bad samples)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("tokenize")
+    def tokenize(
+        ctx: typer.Context,
+        data: str = typer.Option(..., "--data", help="Input shards (dir, glob or brace pattern)."),
+        tokenizers: Path = typer.Option(..., "--tokenizers", help="Directory of trained tokenizers."),
+        out: Path = typer.Option(..., "--out", help="Output directory (shards keep their names)."),
+        modalities: str | None = typer.Option(None, "--modalities",
+                                              help="Comma-separated subset (default: every saved one)."),
+        batch_size: int = typer.Option(32, "--batch-size", min=1),
+        device: str = typer.Option("cpu", "--device"),
+    ) -> None:
+        """Add tok_<modality> arrays to every sample; finished output shards are skipped."""
+        from fourm_registry.tokenizers import load_tokenizers
+        from fourm_registry.tokenizers.tokenize_job import tokenize_shards
+
+        from .app import registry_from
+
+        registry = registry_from(ctx)
+        names = [n.strip() for n in modalities.split(",") if n.strip()] if modalities else None
+        toks = load_tokenizers(tokenizers, registry, names)
+        for tok in toks.values():
+            if hasattr(tok, "to"):
+                tok.to(device)
+        console.print(f"Tokenizing {', '.join(sorted(toks)) or 'nothing'} → {out}")
+
+        def on_shard(path: str, status: str) -> None:
+            console.print(f"  {Path(path).name}: {status}")
+
+        report = tokenize_shards(data, toks, registry, out, batch_size, on_shard)
+        table = Table(title="fourm tokenize")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        rows = [("shards written", report.shards_written), ("shards skipped (done)", report.shards_skipped),
+                ("samples written", report.samples_written), ("bad samples skipped", report.bad_samples)]
+        rows += [(f"tok_{name}", n) for name, n in sorted(report.tokens.items())]
+        for what, n in rows:
+            table.add_row(what, str(n))
+        console.print(table)
+        for reason, n in sorted(report.reasons.items(), key=lambda kv: -kv[1]):
+            console.print(f"[yellow]  {n} × {reason}[/]")
+        if report.samples_written:
+            console.print(f"{report.samples_written / max(report.seconds, 1e-9):.1f} samples/s")

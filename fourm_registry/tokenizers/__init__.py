@@ -1,0 +1,62 @@
+"""Tokenizers: the shared WordPiece text vocabulary, VQ-VAE / DiVAE for grid modalities.
+
+A tokenizers directory holds one sub-directory per modality (``config.json`` +
+``model.safetensors`` for VQ tokenizers) and one per shared sequence vocabulary
+(``tokenizer.json`` + the ``transformers`` files), named after ``TokenizerSpec.shared``.
+Nothing here imports torch until a VQ tokenizer is built.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..errors import FourmError
+from .adapter import BadValueError, DenseAdapter, DenseTokenizerFactory
+from .sequence import SequenceTokenizer, sequence_tokenizer_factory
+from .text import TextTokenizer
+from .vqconfig import VQVAEConfig
+
+_MARKERS = ("config.json", "tokenizer.json")
+
+
+def tokenizer_subdir(spec: Any) -> str:
+    """The directory name of ``spec``'s tokenizer inside a tokenizers directory."""
+    return spec.tokenizer.shared or spec.name
+
+
+def saved_tokenizer_path(root: str | Path, spec: Any) -> Path | None:
+    """``root/<name>`` if it holds a saved tokenizer for ``spec``, else ``None``."""
+    path = Path(root) / tokenizer_subdir(spec)
+    return path if any((path / m).is_file() for m in _MARKERS) else None
+
+
+def load_tokenizers(root: str | Path, registry: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """``{modality: tokenizer}`` for the tokenizers saved under ``root``.
+
+    Without ``names``, modalities with no saved tokenizer are skipped; a modality named
+    explicitly must have one (else :class:`FourmError`).
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise FourmError(f"Tokenizers directory {base} does not exist.")
+    explicit = names is not None
+    specs = registry.select(names) if explicit else [registry.get_modality(n) for n in registry.list_modalities()]
+    out: dict[str, Any] = {}
+    for spec in specs:
+        path = saved_tokenizer_path(base, spec)
+        if path is None or not spec.has_tokenizer:
+            if explicit:
+                why = "declares no tokenizer" if not spec.has_tokenizer else \
+                    f"has no saved tokenizer in {base / tokenizer_subdir(spec)}"
+                raise FourmError(f"Modality {spec.name!r} {why}.")
+            continue
+        out[spec.name] = spec.create_tokenizer(path)
+    return out
+
+
+__all__ = [
+    "BadValueError", "DenseAdapter", "DenseTokenizerFactory", "SequenceTokenizer", "TextTokenizer",
+    "VQVAEConfig", "load_tokenizers", "saved_tokenizer_path", "sequence_tokenizer_factory",
+    "tokenizer_subdir",
+]

@@ -1,0 +1,141 @@
+"""Score a trained model on held-out synthetic scenes against exact ground truth and baselines.
+
+Conditions come straight from the held-out token shards (``tok_rgb``, ``tok_caption``);
+every target is decoded greedily (temperature 0) through its tokenizer back to a raw value,
+then scored with :mod:`.metrics` — and so is a trivial baseline fitted on training values.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fourm_registry.batch import ModalityBatch
+from fourm_registry.generation.fourm_adapter import FourMPredictor
+from fourm_registry.generation.generator import Generator
+from fourm_registry.generation.pipeline import read_checkpoint
+from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
+from fourm_registry.model import FourM
+from fourm_registry.shards import read_samples
+from fourm_registry.tokenizers import load_tokenizers
+
+from . import metrics as M
+
+FROM_RGB = ["depth", "normal", "semseg", "det", "caption"]
+
+
+def align_depth(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Least-squares scale and shift of a relative depth map onto metric ground truth.
+
+    The depth tokenizer works on per-image standardised depth (as 4M does), so a prediction
+    is relative; model and baseline both go through this same alignment.
+    """
+    p = M._resize_nearest(np.asarray(pred, np.float64), gt.shape)
+    valid = np.isfinite(gt) & (gt > 0)
+    a = np.stack([p[valid], np.ones(valid.sum())], 1)
+    (scale, shift), *_ = np.linalg.lstsq(a, gt[valid], rcond=None)
+    return p * scale + shift
+
+
+def _grid_batch(arrays: list[np.ndarray]) -> ModalityBatch:
+    ids = torch.from_numpy(np.stack([a.reshape(-1) for a in arrays]).astype(np.int64))
+    return ModalityBatch(inputs=ids, input_mask=torch.ones_like(ids, dtype=torch.bool))
+
+
+def generate_values(model_dir: Path, tok_dir: Path, samples: list[dict], registry: Any,
+                    seed: int = 0) -> dict[str, list[Any]]:
+    """Greedy predictions: every target of :data:`FROM_RGB` from RGB, and RGB from the caption."""
+    reg, _, _ = read_checkpoint(model_dir, registry)
+    model = FourM.from_pretrained(model_dir, reg).eval()
+    predictor = FourMPredictor(model)
+    gen = Generator(predictor, reg)
+    toks = load_tokenizers(tok_dir, reg, FROM_RGB + ["rgb"])
+    out: dict[str, list[Any]] = {}
+    rgb = {"rgb": _grid_batch([s["tok_rgb"] for s in samples])}
+    with torch.no_grad():
+        for target in FROM_RGB:
+            step = StepConfig(target=target, temperature=0.0, condition_on=["rgb"])
+            res = gen.generate(rgb, GenerationSchedule(steps=[step]), seed=seed)
+            out[target] = _decode(reg, toks[target], res, target)
+        caption_ids = [s["tok_caption"].tolist() for s in samples]
+        cond = {"caption": predictor.sequence_input("caption", caption_ids, len(samples))}
+        chain = GenerationSchedule(steps=[StepConfig(target="semseg", temperature=0.0),
+                                          StepConfig(target="rgb", temperature=0.0)])
+        res = gen.generate(cond, chain, seed=seed)
+        out["caption->rgb"] = _decode(reg, toks["rgb"], res, "rgb")
+    return out
+
+
+def _decode(reg: Any, tokenizer: Any, res: Any, target: str) -> list[Any]:
+    spec = reg.get_modality(target)
+    if spec.kind.is_grid:
+        h, w = spec.tokenizer.grid
+        grids = [g.reshape(h, w).cpu().numpy() for g in res.grids[target]]
+        return tokenizer.decode(grids)
+    return tokenizer.decode([np.asarray(ids, dtype=np.int64) for ids in res.sequences[target]])
+
+
+def fit_baselines(train_shards: Any, registry: Any, limit: int = 500) -> dict[str, Any]:
+    """Trivial predictors fitted on (up to ``limit``) training scenes."""
+    rows = list(itertools.islice(read_samples(train_shards, registry), limit))
+    depth = np.mean([r["depth"] for r in rows], axis=0)
+    return {
+        "depth": depth, "normal": M.mean_normal_baseline([r["normal"] for r in rows]),
+        "semseg": M.majority_class_baseline([r["semseg"] for r in rows]),
+        "det": M.mean_box_baseline([r["det"] for r in rows]),
+        "caption": M.frequent_words_baseline([r["caption"] for r in rows]),
+        "rgb": np.mean([r["rgb"].astype(np.float64) for r in rows], axis=0),
+    }
+
+
+def _pixel_boxes(boxes: list[dict], size: tuple[int, int]) -> list[dict]:
+    w, h = size
+    return [{**b, "box": [b["box"][0] * w, b["box"][1] * h, b["box"][2] * w, b["box"][3] * h]}
+            for b in boxes]
+
+
+def _as_pixels(dets: Any, size: tuple[int, int]) -> list[dict]:
+    """Generated boxes may come normalised (no image size known): bring them to pixels."""
+    if getattr(dets, "image_size", None):
+        return list(dets)
+    return _pixel_boxes(list(dets), size)
+
+
+def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any]) -> list[dict]:
+    """One row per target: metric name, the model's value, the baseline's, which is better."""
+    gt = {k: [s[k] for s in samples] for k in ("depth", "normal", "semseg", "det", "caption", "rgb")}
+    size = (gt["rgb"][0].shape[1], gt["rgb"][0].shape[0])
+    n = len(samples)
+    rows = []
+
+    def add(target: str, metric: str, model: float, baseline: float, higher_better: bool,
+            baseline_name: str) -> None:
+        better = model > baseline if higher_better else model < baseline
+        rows.append({"target": target, "metric": metric, "model": model, "baseline": baseline,
+                     "baseline_name": baseline_name, "higher_is_better": higher_better,
+                     "model_better": bool(better)})
+
+    d_model = [align_depth(p, g) for p, g in zip(preds["depth"], gt["depth"], strict=True)]
+    d_base = [align_depth(base["depth"], g) for g in gt["depth"]]
+    add("depth", "abs_rel", M.depth_errors(d_model, gt["depth"])["abs_rel"],
+        M.depth_errors(d_base, gt["depth"])["abs_rel"], False, "training-set mean depth map")
+    n_base = [np.broadcast_to(base["normal"], g.shape) for g in gt["normal"]]
+    add("normal", "mean_angle_deg", M.normal_errors(preds["normal"], gt["normal"])["mean_angle_deg"],
+        M.normal_errors(n_base, gt["normal"])["mean_angle_deg"], False, "training-set mean normal")
+    s_base = [np.full_like(g, base["semseg"]) for g in gt["semseg"]]
+    add("semseg", "miou", M.semseg_scores(preds["semseg"], gt["semseg"])["miou"],
+        M.semseg_scores(s_base, gt["semseg"])["miou"], True, "majority class")
+    add("semseg", "pixel_acc", M.semseg_scores(preds["semseg"], gt["semseg"])["pixel_acc"],
+        M.semseg_scores(s_base, gt["semseg"])["pixel_acc"], True, "majority class")
+    b_model = [_as_pixels(p, size) for p in preds["det"]]
+    b_base = [_pixel_boxes(base["det"], size)] * n
+    add("det", "f1@0.5", M.box_scores(b_model, gt["det"])["f1"], M.box_scores(b_base, gt["det"])["f1"],
+        True, "mean box, most frequent label")
+    add("caption", "word_f1", M.caption_scores(preds["caption"], gt["caption"])["word_f1"],
+        M.caption_scores([base["caption"]] * n, gt["caption"])["word_f1"], True, "most frequent words")
+    add("caption->rgb", "mae_0_255", M.rgb_errors(preds["caption->rgb"], gt["rgb"])["mae"],
+        M.rgb_errors([base["rgb"]] * n, gt["rgb"])["mae"], False, "training-set mean image")
+    return rows

@@ -1,0 +1,200 @@
+"""``fourm quickstart``: synth data → tokenizers → tokenize → train → generate → report.
+
+Each stage writes into its own folder of the run directory and is skipped on a rerun when
+its output is complete, so an interrupted demo picks up where it stopped.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from .settings import DENSE, SEQUENCES, QuickstartSettings
+
+console = Console(stderr=True)
+
+
+class Run:
+    """Paths of one quickstart run and the registry sized for it."""
+
+    def __init__(self, out: Path, settings: QuickstartSettings, registry: Any):
+        self.out, self.s = Path(out), settings
+        self.registry = registry.with_overrides(settings.modality_settings())
+        self.data = self.out / "data"
+        self.tokenizers = self.out / "tokenizers"
+        self.tokens = self.out / "tokens"
+        self.train_dir = self.out / "train"
+        self.report_dir = self.out
+
+    @property
+    def export(self) -> Path:
+        return self.train_dir / "export"
+
+
+def _stage(name: str, done: bool, fn: Callable[[], None]) -> float:
+    """Run one stage unless it is done; stages themselves also skip finished shards."""
+    if done:
+        console.print(f"[green]✓[/] {name}: already done, skipped")
+        return 0.0
+    console.rule(f"[bold]{name}")
+    start = time.perf_counter()
+    fn()
+    took = time.perf_counter() - start
+    console.print(f"[green]✓[/] {name} in {took:.0f} s")
+    return took
+
+
+def synth(run: Run) -> None:
+    from fourm_modalities.synth.generate import SynthSettings, generate
+
+    s = run.s
+    per = max(1, (s.n_train + 3) // 4)
+    for split, n, seed in (("train", s.n_train, s.seed), ("val", s.n_val, s.seed + 1)):
+        generate(run.data / split, SynthSettings(n=n, size=s.size, seed=seed, split=split, spp=s.spp,
+                                                 per_shard=per), workers=s.workers, registry=run.registry)
+
+
+def train_tokenizers(run: Run) -> None:
+    from fourm_registry.tokenizers.data import dense_batches
+    from fourm_registry.tokenizers.sequence import corpus_from_shards, sharing_specs, train_text_tokenizer
+    from fourm_registry.tokenizers.training import TrainSettings, train_dense_tokenizer
+
+    s, reg = run.s, run.registry
+    shards = str(run.data / "train")
+    for name in DENSE:
+        target = run.tokenizers / name
+        if (target / "config.json").is_file():
+            continue
+        spec = reg.get_modality(name)
+        tok = spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch)
+        batches = dense_batches(tok, shards, reg, s.vq_batch, s.size, seed=s.seed)
+        settings = TrainSettings(steps=s.vq_steps, batch_size=s.vq_batch, lr=1e-3,
+                                 warmup_steps=s.vq_steps // 10, sample_every=max(s.vq_steps // 2, 1),
+                                 save_every=s.vq_steps + 1, log_every=max(s.vq_steps // 10, 1))
+        log_dir = run.tokenizers / "logs" / name
+        log_dir.mkdir(parents=True, exist_ok=True)
+        train_dense_tokenizer(tok, batches, settings, out_dir=log_dir)
+        tok.save_pretrained(target)
+    text_dir = run.tokenizers / "text"
+    if not (text_dir / "tokenizer.json").is_file():
+        specs = sharing_specs(reg, "text")
+        corpus = list(corpus_from_shards(shards, reg, specs))
+        train_text_tokenizer(corpus, reg, "text", vocab_size=s.text_vocab, min_frequency=1) \
+            .save_pretrained(text_dir)
+
+
+def tokenize(run: Run) -> None:
+    from fourm_registry.tokenizers import load_tokenizers
+    from fourm_registry.tokenizers.tokenize_job import tokenize_shards
+
+    tokenizers = load_tokenizers(run.tokenizers, run.registry, DENSE + SEQUENCES)
+    for split in ("train", "val"):
+        report = tokenize_shards(str(run.data / split), tokenizers, run.registry, run.tokens / split)
+        console.print(f"tokenized {split}: {report}")
+
+
+def train_config(run: Run) -> dict[str, Any]:
+    s = run.s
+    mods = DENSE + SEQUENCES
+    settings = {m: {**o, "tokenizer": str(run.tokenizers)} for m, o in s.modality_settings().items()}
+    tokens_per_step = s.batch_size * (s.input_tokens + s.target_tokens)
+    return {
+        "modalities": {"inputs": mods, "targets": mods, "settings": settings,
+                       "tokenizer_dir": str(run.tokenizers)},
+        "model": {"dim": s.dim, "encoder_depth": s.depth, "decoder_depth": s.depth, "num_heads": s.heads},
+        "masking": {"input_tokens": s.input_tokens, "target_tokens": s.target_tokens,
+                    "components": [
+                        {"name": "all2all", "weight": 1, "input_alphas": 0.5, "target_alphas": 0.5},
+                        {"name": "rgb2all", "weight": 1, "input_alphas": {"rgb": 1.0}, "target_alphas": 0.5},
+                        {"name": "caption2all", "weight": 0.5, "input_alphas": {"caption": 1.0},
+                         "target_alphas": 0.5, "keep_all": ["caption"]}]},
+        "data": {"shards": str(run.tokens / "train"), "val_shards": str(run.tokens / "val"),
+                 "num_workers": 1, "shuffle_buffer": 256, "repeat": 4},
+        "optim": {"lr": s.lr, "warmup_tokens": tokens_per_step * max(s.train_steps // 20, 1),
+                  "total_tokens": tokens_per_step * s.train_steps},
+        "train": {"batch_size": s.batch_size, "max_steps": s.train_steps, "seed": s.seed},
+        "checkpoint": {"every": max(s.train_steps // 4, 1), "keep_last": 1},
+        "logging": {"every": max(s.train_steps // 20, 1)},
+        "eval": {"every": max(s.train_steps // 4, 1), "num_batches": 2, "at_start": True},
+        "out_dir": str(run.train_dir),
+    }
+
+
+def train(run: Run) -> None:
+    import yaml
+
+    from fourm_registry.config import validate_config
+    from fourm_registry.training import TrainConfig, Trainer
+
+    data = train_config(run)
+    run.train_dir.mkdir(parents=True, exist_ok=True)
+    (run.train_dir / "config.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    cfg = validate_config(TrainConfig, data, "quickstart train config")
+    result = Trainer(cfg, run.registry).fit()
+    (run.train_dir / "result.json").write_text(json.dumps(
+        {"step": result.state.step, "evals": result.evals}, indent=2, default=str))
+
+
+def report(run: Run) -> None:
+    from fourm_registry.shards import read_samples
+
+    from . import evaluate, report as rep
+
+    s = run.s
+    samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
+    preds = evaluate.generate_values(run.export, run.tokenizers, samples, run.registry, seed=s.seed)
+    base = evaluate.fit_baselines(str(run.data / "train"), run.registry)
+    rows = evaluate.score(samples, preds, base)
+    pics = rep.grids(samples, preds, run.registry, run.report_dir, s.picture_samples)
+    result = json.loads((run.train_dir / "result.json").read_text())
+    facts = {"settings": s.model_dump(), "train_steps": result["step"], "n_train": s.n_train,
+             "n_eval": len(samples), "size": s.size, "params_m": _params_m(run.export),
+             "final_eval": result["evals"][-1] if result["evals"] else {}}
+    md, page = rep.write(run.report_dir, rows, pics, facts)
+    console.print(f"report: {md} and {page}")
+
+
+def _params_m(export: Path) -> float:
+    import math
+
+    from safetensors import safe_open
+
+    with safe_open(str(export / "model.safetensors"), "pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys()) / 1e6
+
+
+STAGES: list[tuple[str, Callable[[Run], None]]] = [
+    ("synthetic data", synth), ("tokenizers", train_tokenizers), ("tokenize", tokenize),
+    ("train", train), ("generate + report", report),
+]
+
+
+def run_all(out: Path, settings: QuickstartSettings, registry: Any) -> Path:
+    """Every stage in order; a stage whose marker exists is skipped. Returns the report path."""
+    run = Run(out, settings, registry)
+    run.out.mkdir(parents=True, exist_ok=True)
+    _check_settings(run)
+    console.print(f"fourm quickstart → {run.out} "
+                  f"(estimated {settings.estimate_minutes()} min on 2 CPU cores)")
+    for name, fn in STAGES:
+        marker = run.out / f".done-{name.split()[0]}"
+        _stage(name, marker.is_file(), lambda fn=fn: fn(run))
+        marker.touch()
+    return run.report_dir / "report.md"
+
+
+def _check_settings(run: Run) -> None:
+    """A rerun must use the settings the finished stages were made with."""
+    saved = run.out / "quickstart.json"
+    now = run.s.model_dump()
+    if saved.is_file() and json.loads(saved.read_text()) != now:
+        from fourm_registry.errors import FourmError
+
+        raise FourmError(f"{run.out} holds a run made with other settings; "
+                         "use another --out or delete it.")
+    saved.write_text(json.dumps(now, indent=2))

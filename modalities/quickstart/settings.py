@@ -1,0 +1,69 @@
+"""How big the quickstart run is: the 30-minute demo, and a ~1-minute version for the test suite."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from fourm_registry.config import StrictModel
+
+DENSE = ["rgb", "depth", "normal", "semseg"]
+SEQUENCES = ["caption", "det"]
+
+
+class QuickstartSettings(StrictModel):
+    """Every size of the run; the defaults are the ``demo`` preset (about 30 min on 2 cores)."""
+
+    n_train: int = Field(default=2000, gt=0)
+    n_val: int = Field(default=64, gt=0)
+    size: int = Field(default=64, ge=16, description="image side in pixels")
+    patch: int = Field(default=8, gt=0, description="pixels per token side")
+    spp: int = Field(default=16, gt=0)
+    workers: int = Field(default=2, ge=1)
+    dense_vocab: int = Field(default=256, gt=1)
+    text_vocab: int = Field(default=4800, gt=4300, description="must hold the 4,204 special ids")
+    vq_steps: int = Field(default=1500, gt=0)
+    vq_batch: int = Field(default=32, gt=0)
+    vq_channels: list[int] = Field(default_factory=lambda: [32, 64, 64, 64])
+    dim: int = Field(default=256, gt=0)
+    depth: int = Field(default=4, gt=0, description="encoder and decoder blocks each")
+    heads: int = Field(default=4, gt=0)
+    train_steps: int = Field(default=2500, gt=0)
+    batch_size: int = Field(default=32, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
+    input_tokens: int = Field(default=64, gt=0)
+    target_tokens: int = Field(default=64, gt=0)
+    caption_length: int = Field(default=32, gt=0)
+    det_length: int = Field(default=48, gt=0)
+    eval_samples: int = Field(default=32, gt=0)
+    picture_samples: int = Field(default=4, ge=0)
+    seed: int = 0
+
+    @classmethod
+    def preset(cls, name: Literal["demo", "fast"]) -> QuickstartSettings:
+        if name == "demo":
+            return cls()
+        return cls(  # the test suite's version: every stage, tiny sizes, ~1–2 min on 2 cores
+            n_train=64, n_val=8, size=32, patch=8, spp=4, workers=1, dense_vocab=32,
+            vq_steps=120, vq_batch=16, vq_channels=[32, 32, 32, 32], dim=64, depth=2, heads=4,
+            train_steps=150, batch_size=16, lr=2e-3, input_tokens=16, target_tokens=16,
+            caption_length=24, det_length=32, eval_samples=8, picture_samples=1,
+        )
+
+    @property
+    def tokens_per_grid(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    def modality_settings(self) -> dict[str, dict]:
+        """Per-modality overrides of the plugins' defaults for this run's sizes."""
+        grid = {"image_size": self.size, "patch_size": self.patch, "vocab_size": self.dense_vocab}
+        return {**{m: dict(grid) for m in DENSE},
+                "caption": {"max_length": self.caption_length, "vocab_size": self.text_vocab},
+                "det": {"max_length": self.det_length, "vocab_size": self.text_vocab}}
+
+    def estimate_minutes(self) -> float:
+        """A rough wall-clock estimate on 2 CPU cores, printed before the run starts."""
+        synth = (self.n_train + self.n_val) * (self.size / 128) ** 2 / 300
+        vq = len(DENSE) * self.vq_steps * self.vq_batch * (self.size / 64) ** 2 / 12000
+        train = self.train_steps * self.batch_size * (self.dim / 256) ** 2 * self.depth / 4 / 200
+        return round(synth + vq + train + 2, 1)
