@@ -1,20 +1,22 @@
 """Training-step cost of the DeepSpeed engine against a plain torch AdamW loop on the same model.
 
-For each preset (default: tiny and base) one process holds three copies of the same FourM
-(same initial weights, same batches, same AdamW settings and gradient clipping):
+For each preset (default: tiny and base) three variants train the same FourM (same initial
+weights, same batches, same AdamW settings and gradient clipping), each in child processes
+of its own (so peak memory is its own and three models never share the machine's RAM),
+alternating over ``--rounds`` so that drifting background load hits every variant alike:
 
 - ``plain``: ``loss.backward(); clip_grad_norm_(…, 1.0); AdamW.step()`` — the baseline;
 - ``deepspeed_default``: the engine exactly as ``fourm train`` configures it for this
   machine (one CPU process: ``zero_stage: auto`` → stage 0);
 - ``deepspeed_zero2``: the same with ZeRO stage 2 forced.
 
-Steps are interleaved in rounds so background load hits every variant alike; figures are
-medians of wall-clock time per step (``*_time_ratio``) and of process CPU time per step
-(``*_cpu_ratio``: with ``--threads 1`` it is insensitive to other processes on the machine).
-Peak memory is each variant's peak RSS (two steps) in a child process of its own.
-Prints one JSON dict: tokens/s, seconds per step, peak MB and ratios to ``plain``.
+Figures per variant: median wall seconds and tokens/s per step, peak RSS (warm-up and timed
+steps). Ratios to ``plain`` are medians of per-step ratios (step i of every variant trains
+on the same batch): ``*_time_ratio`` from wall time, ``*_cpu_ratio`` from process CPU time,
+which with ``--threads 1`` (the default) is insensitive to other processes on a busy
+machine — the target is checked on it. Prints one JSON line with ``targets``.
 
-    python benchmarks/bench_trainer.py [--presets tiny,base] [--steps 3] [--rounds 3] [--threads 1]
+    python benchmarks/bench_trainer.py [--presets tiny,base] [--steps 3] [--rounds 2] [--threads 1]
 """
 from __future__ import annotations
 
@@ -112,53 +114,26 @@ def setup() -> Any:
     return Registry.build(allow=[])
 
 
-def time_preset(preset: str, steps: int, rounds: int) -> dict[str, Any]:
+def child(preset: str, variant: str, steps: int) -> dict[str, Any]:
+    """Build one variant, take a warm-up step and ``steps`` timed steps; report its figures."""
     from fourm_registry.training.batching import count_tokens
 
     registry = setup()
     bs = BATCH[preset]
-    batches = make_batches(registry, steps * rounds + 1, bs)
-    runners = {v: build(preset, v, registry, bs) for v in VARIANTS}
-    for runner in runners.values():  # warm-up (allocator, first-call costs)
-        runner.step(batches[0])
-    times: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
-    tokens = [count_tokens(b) for b in batches]
-    for r in range(rounds):
-        for v, runner in runners.items():
-            for i in range(1 + r * steps, 1 + (r + 1) * steps):
-                t, c = time.perf_counter(), time.process_time()
-                runner.step(batches[i])
-                times[v].append(time.perf_counter() - t)
-                cpu[v].append(time.process_time() - c)
-    per_step = {v: statistics.median(ts) for v, ts in times.items()}
-    cpu_step = {v: statistics.median(ts) for v, ts in cpu.items()}
-    tok = statistics.mean(tokens[1:])
-    params = sum(p.numel() for p in runners["plain"].model.parameters())
-    out: dict[str, Any] = {"params_M": round(params / 1e6, 2), "batch_size": bs, "tokens_per_step": tok,
-                           "default_zero_stage": runners["deepspeed_default"].stage}
-    for v in VARIANTS:
-        out[f"{v}_s_per_step"] = round(per_step[v], 4)
-        out[f"{v}_tokens_per_s"] = round(tok / per_step[v], 1)
-        if v != "plain":
-            out[f"{v}_time_ratio"] = round(per_step[v] / per_step["plain"], 3)
-            out[f"{v}_cpu_ratio"] = round(cpu_step[v] / cpu_step["plain"], 3)
-    return out
-
-
-def memory_child(preset: str, variant: str, threads: int | None) -> None:
-    """In a fresh process: build one variant, take two steps, print its peak RSS in MB."""
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    registry = setup()
-    bs = BATCH[preset]
-    batches = make_batches(registry, 2, bs)
+    batches = make_batches(registry, steps + 1, bs)
     runner = build(preset, variant, registry, bs)
-    for b in batches:
-        runner.step(b)
-    print(json.dumps({"peak_mb": peak_rss_mb()}))
+    runner.step(batches[0])
+    wall, cpu = [], []
+    for batch in batches[1:]:
+        t, c = time.perf_counter(), time.process_time()
+        runner.step(batch)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    model = runner.model if variant == "plain" else runner.parts.engine.module
+    return {"wall": wall, "cpu": cpu, "s_per_step": statistics.median(wall),
+            "tokens_per_step": statistics.mean(count_tokens(b) for b in batches[1:]),
+            "peak_mb": peak_rss_mb(), "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+            "zero_stage": None if variant == "plain" else runner.stage}
 
 
 def peak_rss_mb() -> float:
@@ -171,44 +146,64 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_memory(preset: str, threads: int | None) -> dict[str, Any]:
+def run_child(preset: str, variant: str, steps: int, threads: int) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    peaks = {}
-    for v in VARIANTS:
-        extra = ["--threads", str(threads)] if threads else []
-        proc = subprocess.run([sys.executable, __file__, "--memory-child", preset, v, *extra], env=env,
-                              capture_output=True, text=True, check=True)
-        peaks[v] = json.loads(proc.stdout.strip().splitlines()[-1])["peak_mb"]
-    out = {f"{v}_peak_mb": round(peaks[v], 1) for v in VARIANTS}
-    out.update({f"{v}_memory_ratio": round(peaks[v] / peaks["plain"], 3) for v in VARIANTS if v != "plain"})
+    proc = subprocess.run([sys.executable, __file__, "--child", preset, variant, "--steps", str(steps),
+                           "--threads", str(threads)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{preset}/{variant} failed: {proc.stderr[-2000:]}")
+    return json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("{")][-1])
+
+
+def bench_preset(preset: str, steps: int, rounds: int, threads: int) -> dict[str, Any]:
+    """``rounds`` × (one child per variant), alternating, so drifting background load is shared."""
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    for _ in range(rounds):
+        for v in VARIANTS:
+            runs[v].append(run_child(preset, v, steps, threads))
+    plain = runs["plain"]
+    first = plain[0]
+    out: dict[str, Any] = {"params_M": round(first["params_M"], 2), "batch_size": BATCH[preset],
+                           "tokens_per_step": round(first["tokens_per_step"], 1),
+                           "default_zero_stage": runs["deepspeed_default"][0]["zero_stage"]}
+    for v, rs in runs.items():
+        wall = statistics.median(t for r in rs for t in r["wall"])
+        out[f"{v}_s_per_step"] = round(wall, 4)
+        out[f"{v}_tokens_per_s"] = round(first["tokens_per_step"] / wall, 1)
+        out[f"{v}_peak_mb"] = round(max(r["peak_mb"] for r in rs), 1)
+        if v == "plain":
+            continue
+        for key, name in (("wall", "time"), ("cpu", "cpu")):  # step i: the same batch in every run
+            pairs = [a / b for r, p in zip(rs, plain) for a, b in zip(r[key], p[key])]
+            out[f"{v}_{name}_ratio"] = round(statistics.median(pairs), 3)
+        out[f"{v}_memory_ratio"] = round(out[f"{v}_peak_mb"] / out["plain_peak_mb"], 3)
     return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", default="tiny,base")
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per child run")
+    parser.add_argument("--rounds", type=int, default=2, help="child runs per variant, alternating")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (0: torch's choice; 1 gives steady figures on a busy machine)")
-    parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--memory-child", nargs=2, metavar=("PRESET", "VARIANT"))
+    parser.add_argument("--child", nargs=2, metavar=("PRESET", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.memory_child:
-        memory_child(*args.memory_child, args.threads)
-        return {}
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)  # 0 keeps torch's choice
-    result: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
+    if args.child:
+        figures = child(*args.child, args.steps)
+        print(json.dumps(figures))
+        return figures
+    result: dict[str, Any] = {"torch_threads": torch.get_num_threads(), "timed_steps": args.steps,
+                              "rounds": args.rounds}
     targets = {}
     for preset in args.presets.split(","):
-        figures = time_preset(preset, args.steps, args.rounds)
-        if not args.no_memory:
-            figures.update(measure_memory(preset, args.threads))
+        figures = bench_preset(preset.strip(), args.steps, args.rounds, args.threads)
         result[preset] = figures
-        ratio = figures["deepspeed_default_cpu_ratio"]  # CPU time: robust to other load
+        ratio = figures["deepspeed_default_cpu_ratio"]
         targets[f"{preset}_engine_step_ratio"] = {"value": ratio, "target": TARGET_RATIO,
                                                   "met": ratio <= TARGET_RATIO}
     result["targets"] = targets

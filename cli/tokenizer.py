@@ -67,7 +67,8 @@ def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: di
     console.print(f"[green]Saved[/] {out} — reconstruction loss {last['recon_loss']:.4f}, "
                   f"codebook usage {100 * last['codebook_usage']:.1f}% (last {settings.log_every} steps)")
     if stats.skipped:
-        console.print(f"[yellow]Skipped {stats.skipped} samples:[/] {stats.reasons}")
+        console.print(f"[yellow]Skipped {stats.skipped} bad values (each pass over the data counts "
+                      f"again):[/] {stats.reasons}")
 
 
 def register(app: typer.Typer) -> None:

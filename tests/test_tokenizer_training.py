@@ -10,8 +10,10 @@ import torch
 from fourm_registry.tokenizers.data import dense_batches, tensor_batches
 from fourm_registry.tokenizers.training import TrainSettings, train_dense_tokenizer
 
-LOSS_FACTOR = 1.5  # held-out reconstruction MSE must fall at least this much in 150 steps
-USAGE_MARGIN = 0.15  # replacement must use ≥ 15 points more of the codebook
+from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
+
+LOSS_FACTOR = 1.6  # held-out reconstruction MSE must fall at least this much in 200 steps (seen: 2.17)
+USAGE_MARGIN = 0.15  # replacement must use ≥ 15 points more of the codebook (seen: 94.5 % vs 5.5 %)
 
 
 def palette_images(n: int, seed: int, size: int = 32, cell: int = 8) -> np.ndarray:
@@ -38,9 +40,8 @@ def _usage(tok, images: np.ndarray) -> float:
 
 @pytest.mark.slow
 def test_tiny_vqvae_learns_and_dead_code_replacement_uses_more_codes(registry) -> None:
-    torch.set_num_threads(2)
     train, held_out = palette_images(512, seed=0), palette_images(64, seed=1)
-    settings = TrainSettings(steps=150, batch_size=16, lr=5e-4, warmup_steps=25, log_every=25)
+    settings = TrainSettings(steps=200, batch_size=16, lr=5e-4, warmup_steps=25, log_every=25)
     results = {}
     for replace in (True, False):
         torch.manual_seed(0)
@@ -52,7 +53,7 @@ def test_tiny_vqvae_learns_and_dead_code_replacement_uses_more_codes(registry) -
         results[replace] = (before, _recon_mse(tok, x_eval), _usage(tok, train), history)
     before, after, usage_on, history = results[True]
     assert before / after >= LOSS_FACTOR, (before, after)
-    assert [r["step"] for r in history] == [25, 50, 75, 100, 125, 150]
+    assert [r["step"] for r in history] == [25, 50, 75, 100, 125, 150, 175, 200]
     assert all(0 < r["codebook_usage"] <= 1 for r in history)
     usage_off = results[False][2]
     assert usage_on >= usage_off + USAGE_MARGIN, (usage_on, usage_off)

@@ -11,6 +11,8 @@ from fourm_registry import FourmError
 from fourm_registry.tokenizers import BadValueError, load_tokenizers
 from fourm_registry.tokenizers.vq import CosineQuantizer
 
+from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
+
 TINY = {"channels": [8, 16, 16, 16], "norm_num_groups": 8}  # 8 px per token
 
 

@@ -6,7 +6,7 @@ everything else (model, codebook, training, saving) is generic. Models are built
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 class BadValueError(FourmError, ValueError):
     """A raw value or token array that a tokenizer cannot take (names modality and sample)."""
+
+
+def sample_label(keys: Sequence[Any] | None, i: int) -> str:
+    """How error messages name value ``i`` of a batch: its sample key, else its position."""
+    return repr(keys[i]) if keys is not None and i < len(keys) else f"#{i}"
 
 
 @dataclass(frozen=True)

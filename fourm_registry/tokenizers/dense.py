@@ -8,13 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .adapter import BadValueError, DenseAdapter
+from .adapter import BadValueError, DenseAdapter, sample_label
 from .vqconfig import VQVAEConfig
 from .vqvae import VQVAE
-
-
-def _key(keys: Sequence[Any] | None, i: int) -> str:
-    return repr(keys[i]) if keys is not None and i < len(keys) else f"#{i}"
 
 
 class DenseTokenizer:
@@ -73,7 +69,7 @@ class DenseTokenizer:
 
     # -- the tokenizer protocol ------------------------------------------------------------
     def encode(self, values: Sequence[Any], keys: Sequence[Any] | None = None) -> list[np.ndarray]:
-        inputs = [self.prepare(v, _key(keys, i)) for i, v in enumerate(values)]
+        inputs = [self.prepare(v, sample_label(keys, i)) for i, v in enumerate(values)]
         return self.encode_prepared(inputs)
 
     def encode_prepared(self, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -88,7 +84,7 @@ class DenseTokenizer:
 
     def decode(self, tokens: Sequence[Any], keys: Sequence[Any] | None = None,
                generator: torch.Generator | None = None) -> list[Any]:
-        grids = [self.check_tokens(t, _key(keys, i)) for i, t in enumerate(tokens)]
+        grids = [self.check_tokens(t, sample_label(keys, i)) for i, t in enumerate(tokens)]
         out: list[Any] = [None] * len(grids)
         for idx in _batches_by_shape([g.shape for g in grids], self.batch_size):
             ids = torch.from_numpy(np.stack([grids[i] for i in idx])).to(self.device)

@@ -7,6 +7,7 @@ the coordinate tokens, in registry order.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,13 +16,10 @@ import numpy as np
 
 from ..errors import FourmError
 from ..spec import ModalityKind
-from .text import TextTokenizer
+from .adapter import sample_label
+from .text import TOKENIZER_FILE, TextTokenizer
 
 TEXT_TOKENS_KEY = "text_tokens"
-
-
-def _key(keys: Sequence[Any] | None, i: int) -> str:
-    return repr(keys[i]) if keys is not None and i < len(keys) else f"#{i}"
 
 
 class SequenceTokenizer:
@@ -56,7 +54,7 @@ class SequenceTokenizer:
         return text
 
     def encode(self, values: Sequence[Any], keys: Sequence[Any] | None = None) -> list[np.ndarray]:
-        texts = [self.to_text(v, _key(keys, i)) for i, v in enumerate(values)]
+        texts = [self.to_text(v, sample_label(keys, i)) for i, v in enumerate(values)]
         limit = self.spec.tokenizer.max_length
         return [np.asarray(ids[:limit], dtype=np.int64) for ids in self.text.encode_batch(texts)]
 
@@ -68,16 +66,30 @@ class SequenceTokenizer:
 
     def decode(self, tokens: Sequence[Any], keys: Sequence[Any] | None = None) -> list[Any]:
         """Ids (generated ones too: stops at [EOS], ignores sentinels) → raw values."""
-        return [self.spec.from_text(self.decode_text(t, _key(keys, i))) for i, t in enumerate(tokens)]
+        return [self.spec.from_text(self.decode_text(t, sample_label(keys, i))) for i, t in enumerate(tokens)]
 
     def save_pretrained(self, path: str | Path) -> None:
         self.text.save_pretrained(path)
 
 
+@functools.lru_cache(maxsize=8)
+def _load_text(file: str, mtime_ns: int) -> TextTokenizer:
+    return TextTokenizer.from_pretrained(file)
+
+
 def sequence_tokenizer_factory(spec: Any, path: str | Path | None) -> SequenceTokenizer:
-    """``TokenizerSpec.factory`` for sequence modalities: load ``path`` or start untrained."""
-    text = TextTokenizer.untrained() if path is None else TextTokenizer.from_pretrained(path)
-    return SequenceTokenizer(spec, text)
+    """``TokenizerSpec.factory`` for sequence modalities: load ``path`` or start untrained.
+
+    Modalities sharing one vocabulary share one loaded :class:`TextTokenizer` (cached per
+    file and modification time).
+    """
+    if path is None:
+        return SequenceTokenizer(spec, TextTokenizer.untrained())
+    p = Path(path)
+    file = p / TOKENIZER_FILE if p.is_dir() else p
+    if not file.is_file():
+        raise FourmError(f"No text tokenizer at {p} (expected {file}).")
+    return SequenceTokenizer(spec, _load_text(str(file.resolve()), file.stat().st_mtime_ns))
 
 
 # -- training a shared vocabulary -------------------------------------------------------

@@ -31,7 +31,7 @@ class TokenizeReport:
     samples_written: int = 0
     bad_samples: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=dict)  # modality -> values tokenised
+    tokens: dict[str, int] = field(default_factory=dict)  # modality -> token arrays written
     seconds: float = 0.0
 
     def bad(self, reason: str) -> None:
@@ -93,7 +93,6 @@ def _encode_batch(batch: _Batch, tokenizers: Mapping[str, Any], report: Tokenize
         for i, arr in zip(idx, arrays):
             if arr is not None and i not in bad:
                 tokens[i][TOKEN_PREFIX + name] = np.asarray(arr).astype(dtype)
-                report.tokens[name] = report.tokens.get(name, 0) + 1
     out = []
     for i, raw in enumerate(batch.raw):
         if i in bad:
@@ -109,6 +108,9 @@ def _encode_batch(batch: _Batch, tokenizers: Mapping[str, Any], report: Tokenize
             else:
                 sample[suffix] = data  # bytes: copied through unchanged
         sample.update(tokens[i])
+        for field_name in tokens[i]:
+            name = field_name[len(TOKEN_PREFIX):]
+            report.tokens[name] = report.tokens.get(name, 0) + 1
         out.append(sample)
     return out
 
@@ -126,7 +128,12 @@ def tokenize_shard(src: str, dst: Path, tokenizers: Mapping[str, Any], registry:
             batch.raw.clear()
             batch.decoded.clear()
 
+        errors = 0
         for raw in iter_raw([src], stats):
+            if stats.skipped > errors:  # a member failed to read: this sample may be partial
+                errors = stats.skipped
+                report.bad("incomplete sample: unreadable tar member (truncated shard?)")
+                continue
             try:
                 decoded = decode_sample(registry, raw)
             except ValueError as exc:
@@ -137,8 +144,7 @@ def tokenize_shard(src: str, dst: Path, tokenizers: Mapping[str, Any], registry:
             if len(batch) >= batch_size:
                 flush()
         flush()
-    for reason, n in stats.reasons.items():
-        report.bad_samples += n
+    for reason, n in stats.reasons.items():  # members, not samples: listed, not counted as samples
         report.reasons[reason] = report.reasons.get(reason, 0) + n
 
 

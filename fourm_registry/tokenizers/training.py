@@ -81,6 +81,8 @@ def train_dense_tokenizer(
     device = torch.device(settings.device)
     model = tokenizer.model.to(device).train()
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.99),
                             weight_decay=settings.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -21,7 +21,7 @@ class VQVAEConfig(StrictModel):
     vocab_size: int = Field(gt=1)
     pixels_per_token: int = Field(default=16, gt=0)
     code_dim: int = Field(default=32, gt=0)
-    channels: list[int] | None = None  # per level; None: 64, 128, 256, 256, …
+    channels: list[int] | None = None  # per level; None: 32, 64, 128, 256, 256, …
     layers_per_block: int = Field(default=1, ge=1)
     norm_num_groups: int = Field(default=32, gt=0)
     loss: Loss = "mse"
@@ -68,4 +68,4 @@ class VQVAEConfig(StrictModel):
     def level_channels(self) -> list[int]:
         if self.channels is not None:
             return list(self.channels)
-        return [min(64 * 2 ** i, 256) for i in range(self.levels)]
+        return [min(32 * 2 ** i, 256) for i in range(self.levels)]

@@ -1,0 +1,13 @@
+"""A fixture that runs a test's tiny torch models single-threaded (fastest on a busy shared CPU)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
