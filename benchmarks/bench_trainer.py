@@ -16,7 +16,7 @@ on the same batch): ``*_time_ratio`` from wall time, ``*_cpu_ratio`` from proces
 which with ``--threads 1`` (the default) is insensitive to other processes on a busy
 machine — the target is checked on it. Prints one JSON line with ``targets``.
 
-    python benchmarks/bench_trainer.py [--presets tiny,base] [--steps 3] [--rounds 2] [--threads 1]
+    python benchmarks/bench_trainer.py [--presets tiny,base] [--steps 2] [--rounds 2] [--threads 1]
 """
 from __future__ import annotations
 
@@ -183,7 +183,7 @@ def bench_preset(preset: str, steps: int, rounds: int, threads: int) -> dict[str
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--presets", default="tiny,base")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per child run")
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per child run")
     parser.add_argument("--rounds", type=int, default=2, help="child runs per variant, alternating")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (0: torch's choice; 1 gives steady figures on a busy machine)")
