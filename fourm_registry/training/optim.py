@@ -30,7 +30,7 @@ def no_decay_names(model: nn.Module) -> set[str]:
     for mod_name, module in model.named_modules():
         for p_name, param in module.named_parameters(recurse=False):
             full = f"{mod_name}.{p_name}" if mod_name else p_name
-            if (param.ndim <= 1 or isinstance(module, _NORMS + _EMBEDDINGS) or full in listed
+            if (param.ndim <= 1 or isinstance(module, _NORMS + _EMBEDDINGS)
                     or any(key in p_name for key in TOKEN_TABLE_KEYS)
                     or any(full == n or full.startswith(f"{n}.") for n in listed)):
                 exempt.add(full)
