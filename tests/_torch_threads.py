@@ -5,8 +5,9 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_torch_thread():
+    """Module scope, so module-scoped model fixtures are built single-threaded too."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -16,19 +16,14 @@ from fourm_registry.model import FourM, build_model
 from fourm_registry.tokenizers import TextTokenizer
 from fourm_registry.tokens import EOS_ID, sentinel_id
 
+from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
+
 SMALL = {n: {"image_size": 32, "patch_size": 8, "vocab_size": 64} for n in ("rgb", "depth", "normal", "semseg")}
 SMALL |= {"caption": {"max_length": 16, "vocab_size": 4400}, "det": {"max_length": 24, "vocab_size": 4400}}
 MODALITIES = ["rgb", "depth", "normal", "semseg", "caption", "det"]
 GRIDS = ["depth", "normal", "semseg"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest, and steadiest on a busy machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,14 @@ from fourm_registry.masking.span import span_mask
 from fourm_registry.model import build_model
 from fourm_registry.tokens import EOS_ID, sentinel_id
 
+from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
+
 SMALL = {"rgb": {"image_size": 32, "patch_size": 8, "vocab_size": 64},
          "depth": {"image_size": 32, "patch_size": 8, "vocab_size": 48},
          "caption": {"max_length": 24, "vocab_size": 300}}
 WORDS = [250, 260, 270, 280]  # the caption the fixture model learns for every image
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest, and steadiest on a busy machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -11,17 +11,12 @@ from ._model_helpers import make_batch, small_registry
 from fourm_registry import FourmError
 from fourm_registry.model import PRESETS, FourM, FourMConfig, build_model
 
+from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
+
 SMALL_CFG = FourMConfig(dim=64, encoder_depth=2, decoder_depth=2, num_heads=4)
 DENSE_SEQ = ["rgb", "depth", "caption"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The test machine's 2 cores are shared: one thread avoids OpenMP contention stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

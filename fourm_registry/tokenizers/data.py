@@ -53,30 +53,33 @@ def dense_batches(tokenizer: Any, shards: Any, registry: Any, batch_size: int, s
             return None
         return random_square(torch.from_numpy(x), size, mode, rng)
 
+    def add(item: tuple[Any, Any]) -> torch.Tensor | None:
+        """Prepare one value into the batch; the full batch when it is complete."""
+        nonlocal batch, good
+        x = prepared(*item)
+        if x is None:
+            return None
+        good += 1
+        batch.append(x)
+        if len(batch) < batch_size:
+            return None
+        full, batch = torch.stack(batch), []
+        return full
+
     while True:
         good = 0
         for sample in read_samples(shards, registry, modalities=[name], stats=stats):
             pending.append((sample["__key__"], sample[name]))
             if len(pending) < buffer:
                 continue
-            x = prepared(*pending.pop(rng.randrange(len(pending))))
-            if x is None:
-                continue
-            good += 1
-            batch.append(x)
-            if len(batch) == batch_size:
-                yield torch.stack(batch)
-                batch = []
+            full = add(pending.pop(rng.randrange(len(pending))))
+            if full is not None:
+                yield full
         rng.shuffle(pending)
         while pending:
-            x = prepared(*pending.pop())
-            if x is None:
-                continue
-            good += 1
-            batch.append(x)
-            if len(batch) == batch_size:
-                yield torch.stack(batch)
-                batch = []
+            full = add(pending.pop())
+            if full is not None:
+                yield full
         if good == 0:
             raise FourmError(f"No usable {name!r} values in {shards!r} "
                              f"({stats.samples} samples read, {stats.skipped} skipped: {stats.reasons}).")

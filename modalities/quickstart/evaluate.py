@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fourm_modalities.det import Detections, to_pixels
 from fourm_registry.batch import ModalityBatch
 from fourm_registry.generation.fourm_adapter import FourMPredictor
 from fourm_registry.generation.generator import Generator
@@ -91,17 +92,9 @@ def fit_baselines(train_shards: Any, registry: Any, limit: int = 500) -> dict[st
     }
 
 
-def _pixel_boxes(boxes: list[dict], size: tuple[int, int]) -> list[dict]:
-    w, h = size
-    return [{**b, "box": [b["box"][0] * w, b["box"][1] * h, b["box"][2] * w, b["box"][3] * h]}
-            for b in boxes]
-
-
-def _as_pixels(dets: Any, size: tuple[int, int]) -> list[dict]:
-    """Generated boxes may come normalised (no image size known): bring them to pixels."""
-    if getattr(dets, "image_size", None):
-        return list(dets)
-    return _pixel_boxes(list(dets), size)
+def _as_pixels(dets: Any, size: tuple[int, int]) -> Detections:
+    """Boxes in pixels of an image of ``size``; generated boxes come relative (image_size 1×1)."""
+    return to_pixels(Detections(dets, image_size=getattr(dets, "image_size", None)), size)
 
 
 def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any]) -> list[dict]:
@@ -131,7 +124,7 @@ def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any]
     add("semseg", "pixel_acc", M.semseg_scores(preds["semseg"], gt["semseg"])["pixel_acc"],
         M.semseg_scores(s_base, gt["semseg"])["pixel_acc"], True, "majority class")
     b_model = [_as_pixels(p, size) for p in preds["det"]]
-    b_base = [_pixel_boxes(base["det"], size)] * n
+    b_base = [_as_pixels(base["det"], size)] * n
     add("det", "f1@0.5", M.box_scores(b_model, gt["det"])["f1"], M.box_scores(b_base, gt["det"])["f1"],
         True, "mean box, most frequent label")
     add("caption", "word_f1", M.caption_scores(preds["caption"], gt["caption"])["word_f1"],

@@ -11,17 +11,7 @@ from PIL import Image
 
 from fourm_registry.generation.pictures import draw_value, make_grid
 
-from .evaluate import FROM_RGB
-
-
-def _size_boxes(dets: Any, size: tuple[int, int]) -> Any:
-    from fourm_modalities.det import Detections
-
-    if getattr(dets, "image_size", None):
-        return dets
-    w, h = size
-    return Detections([{**b, "box": [b["box"][0] * w, b["box"][1] * h, b["box"][2] * w,
-                                     b["box"][3] * h]} for b in dets], image_size=size)
+from .evaluate import FROM_RGB, _as_pixels
 
 
 def grids(samples: list[dict], preds: dict[str, list[Any]], registry: Any, out: Path,
@@ -34,7 +24,7 @@ def grids(samples: list[dict], preds: dict[str, list[Any]], registry: Any, out: 
 
         def pic(name: str, value: Any) -> Image.Image:
             if name == "det":
-                value = _size_boxes(value, size)
+                value = _as_pixels(value, size)
             return draw_value(registry.get_modality(name), value, background=rgb_pic)
 
         truth = [("input rgb", rgb_pic)] + [(f"true {m}", pic(m, s[m])) for m in FROM_RGB]
