@@ -37,6 +37,7 @@ class ModalityOverride(StrictModel):
     max_tokens: int | None = Field(default=None, gt=0)
     alpha: float | None = Field(default=None, gt=0)
     tokenizer: str | None = None  # path of a trained tokenizer directory
+    extras: dict[str, Any] | None = None  # merged into the plugin's extras (e.g. class names)
 
     def spec_changes(self) -> dict[str, Any]:
         """The settings to apply to the ModalitySpec (tokenizer path excluded)."""

@@ -222,10 +222,15 @@ class ModalitySpec(_Frozen):
         return self.labeler.factory(model or self.labeler.default_model, device)
 
     def with_overrides(self, **changes: Any) -> ModalitySpec:
-        """A re-validated copy with tokenizer/masking settings changed (from a user config)."""
+        """A re-validated copy with tokenizer/masking settings changed (from a user config).
+
+        ``extras`` is merged key by key into the plugin's, so a run can add e.g. class names.
+        """
         tok = {k: v for k, v in changes.items() if k in TokenizerSpec.model_fields}
         mask = {k: v for k, v in changes.items() if k in MaskingSpec.model_fields}
         rest = {k: v for k, v in changes.items() if k not in tok and k not in mask}
+        if "extras" in rest:
+            rest["extras"] = {**self.extras, **dict(rest["extras"] or {})}
         data = dict(self)
         data["tokenizer"] = TokenizerSpec(**{**dict(self.tokenizer), **tok})
         data["masking"] = MaskingSpec(**{**dict(self.masking), **mask})

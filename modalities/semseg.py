@@ -1,6 +1,7 @@
 """Semantic segmentation: H×W integer class ids (COCO panoptic: 133 classes); 4096 codes."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,15 +22,17 @@ _PALETTE = palette(256, seed=7)
 LEGEND_ROWS, LEGEND_WIDTH, ROW = 12, 150, 14
 
 
-def class_name(i: int) -> str:
-    return COCO_PANOPTIC_CLASSES[i] if 0 <= i < len(COCO_PANOPTIC_CLASSES) else f"class {i}"
+def class_name(i: int, names: Sequence[str] = COCO_PANOPTIC_CLASSES) -> str:
+    return names[i] if 0 <= i < len(names) else f"class {i}"
 
 
-def draw(value: Any) -> Image.Image:
+def draw(value: Any, extras: Mapping[str, Any] | None = None) -> Image.Image:
     """Class ids through a fixed palette (the same colour for a class in every picture), with a
-    legend of the largest classes on the right."""
+    legend of the largest classes on the right, named by ``extras["class_names"]`` when the
+    data declares its own classes (a run sets it as a modality setting), else COCO panoptic's."""
     from PIL import ImageDraw
 
+    names = (extras or {}).get("class_names") or COCO_PANOPTIC_CLASSES
     ids = np.asarray(value).astype(np.int64).clip(0, 255)
     seg = Image.fromarray(_PALETTE[ids])
     if min(seg.size) < 224:  # small maps: enlarge (nearest) so the legend does not dwarf them
@@ -44,7 +47,7 @@ def draw(value: Any) -> Image.Image:
     for row, c in enumerate(shown):
         x, y = seg.width + 4, 2 + ROW * row
         pen.rectangle([x, y, x + 10, y + 10], fill=tuple(int(v) for v in _PALETTE[c]), outline="black")
-        pen.text((x + 14, y), class_name(int(c)), fill="black")
+        pen.text((x + 14, y), class_name(int(c), names), fill="black")
     return canvas
 
 
@@ -59,7 +62,7 @@ SPEC = ModalitySpec(
     codec=image_codec("png", mode="L"),
     labeler=labeler_spec("semseg"),
     draw=draw,
-    extras={"num_classes": NUM_CLASSES},
+    extras={"num_classes": NUM_CLASSES, "class_names": None},
 )
 
 

@@ -35,3 +35,13 @@ def test_grid_puts_titled_tiles_side_by_side(registry):
     grid = make_grid(tiles, height=100, gap=4)
     assert grid.size == (100 + 200 + 4, 116)
     assert tuple(np.asarray(grid)[60, 250]) == (0, 0, 255)
+
+
+def test_semseg_legend_uses_class_names_the_run_declares(registry):
+    seg = np.zeros((32, 32), dtype=np.uint8)
+    seg[:, 20:] = 1
+    coco = np.asarray(draw_value(registry.get_modality("semseg"), seg))
+    named = registry.with_overrides({"semseg": {"extras": {"class_names": ["sky", "road"]}}})
+    own = np.asarray(draw_value(named.get_modality("semseg"), seg))
+    assert (coco[:, :224] == own[:, :224]).all()  # the same map and colours
+    assert not (coco[:, 224:] == own[:, 224:]).all()  # other names in the legend

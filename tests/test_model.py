@@ -216,3 +216,13 @@ def test_user_errors(model, registry):
         FourMConfig(dim=64, encoder_depth=1, decoder_depth=1, num_heads=5)
     with pytest.raises(FourmError, match="not a model directory|Could not fetch"):
         FourM.from_pretrained("/nonexistent/model", registry=registry)
+
+
+def test_checkpoint_carries_json_extras(registry, tmp_path):
+    """Run-level extras (e.g. the class names of the data) travel with the checkpoint."""
+    reg = registry.with_overrides({"depth": {"extras": {"class_names": ["near", "far"], "fn": len}}})
+    build_model(SMALL_CFG, reg, DENSE_SEQ).save_pretrained(tmp_path / "m")
+    loaded = FourM.from_pretrained(tmp_path / "m", registry=small_registry())
+    extras = loaded.specs["depth"].extras
+    assert extras["class_names"] == ["near", "far"]
+    assert "fn" not in extras  # not JSON: left out of config.json

@@ -104,3 +104,12 @@ def test_labeler_for_unknown_modality_is_rejected():
         LabelerSpec(name="x", modality="nope", factory=lambda m, d: None)))
     with pytest.raises(PluginError, match="labeler 'x' is for unknown modality 'nope'"):
         Registry.build(ns, allow=[])
+
+
+def test_extras_overrides_merge_with_the_plugins(registry):
+    base = registry.get_modality("semseg").extras
+    changed = registry.with_overrides({"semseg": {"extras": {"class_names": ["sky", "road"]}}})
+    extras = changed.get_modality("semseg").extras
+    assert extras["class_names"] == ["sky", "road"]
+    assert extras["num_classes"] == base["num_classes"]  # merged, not replaced
+    assert base.get("class_names") is None

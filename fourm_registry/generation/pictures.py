@@ -3,8 +3,9 @@
 A plugin's ``draw(value)`` returns a PIL image. It may also accept a keyword ``background``
 (a PIL image) to draw an overlay, e.g. boxes on a photo; the grid passes the picture of the
 modality named in ``spec.extras["draw_background"]`` when one is available, else the first
-grid-modality picture shown. The core names no modality: which picture serves as background
-is the plugin's declaration.
+grid-modality picture shown. A ``draw`` that accepts a keyword ``extras`` gets
+``spec.extras`` — settings a run may override, such as the class names its data carries.
+The core names no modality: which picture serves as background is the plugin's declaration.
 """
 from __future__ import annotations
 
@@ -20,13 +21,18 @@ BACKGROUND_KEY = "draw_background"
 TITLE_HEIGHT = 16
 
 
-def takes_background(fn: Any) -> bool:
-    """Whether ``draw`` accepts a ``background`` keyword (or ``**kwargs``)."""
+def takes_keyword(fn: Any, name: str) -> bool:
+    """Whether ``fn`` accepts the keyword ``name`` (or ``**kwargs``)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return False
-    return any(p.name == "background" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    return any(p.name == name or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def takes_background(fn: Any) -> bool:
+    """Whether ``draw`` accepts a ``background`` keyword (or ``**kwargs``)."""
+    return takes_keyword(fn, "background")
 
 
 def placeholder(text: str, size: int = 224) -> Image.Image:
@@ -37,13 +43,15 @@ def placeholder(text: str, size: int = 224) -> Image.Image:
 
 
 def draw_value(spec: ModalitySpec, value: Any, background: Image.Image | None = None) -> Image.Image:
-    """``spec.draw(value)`` as an RGB image (with ``background`` if the plugin takes one)."""
+    """``spec.draw(value)`` as an RGB image (with ``background`` and ``extras`` if it takes them)."""
     if spec.draw is None:
         return placeholder(f"{spec.name}: no picture")
+    kwargs: dict[str, Any] = {}
     if background is not None and takes_background(spec.draw):
-        img = spec.draw(value, background=background)
-    else:
-        img = spec.draw(value)
+        kwargs["background"] = background
+    if takes_keyword(spec.draw, "extras"):
+        kwargs["extras"] = spec.extras
+    img = spec.draw(value, **kwargs)
     if not isinstance(img, Image.Image):
         img = Image.fromarray(img)
     return img.convert("RGB")

@@ -52,9 +52,9 @@ def read_checkpoint(path: Path, registry: Registry) -> tuple[Registry, list[str]
         raise FourmError(f"--checkpoint {path}: config.json is not a fourm model config ({exc}).") from exc
     for name in records:
         registry.get_modality(name)
-    sizes = TokenizerSpec.model_fields  # the checkpoint records the token layout it was built with
+    keep = {*TokenizerSpec.model_fields, "extras"}  # the token layout it was built with, and extras
     registry = registry.with_overrides(
-        {n: {f: v for f, v in r.items() if f in sizes and v is not None} for n, r in records.items()})
+        {n: {f: v for f, v in r.items() if f in keep and v is not None} for n, r in records.items()})
     inputs = list(records)
     targets = [n for n in records if not registry.get_modality(n).input_only]
     return registry, inputs, targets

@@ -1,7 +1,8 @@
 """Building a model from the registry, and saving/loading it as ``config.json`` + ``model.safetensors``.
 
-``config.json`` records the model config and, per modality, the sizes it was built with, so
-loading re-applies them to the registry's specs (a model trained at 32 px loads at 32 px).
+``config.json`` records the model config and, per modality, the sizes it was built with and
+its JSON-serialisable ``extras`` (e.g. the class names of the data it learned), so loading
+re-applies them to the registry's specs (a model trained at 32 px loads at 32 px).
 """
 from __future__ import annotations
 
@@ -39,7 +40,19 @@ def build_model(model_cfg: FourMConfig | Mapping[str, Any], registry: Any,
 def modality_record(spec: ModalitySpec) -> dict[str, Any]:
     tok = spec.tokenizer
     return {"kind": spec.kind.value, "loss": spec.loss, "num_tokens": spec.num_tokens,
-            **{f: getattr(tok, f) for f in _SIZE_FIELDS}}
+            **{f: getattr(tok, f) for f in _SIZE_FIELDS}, "extras": _json_extras(spec.extras)}
+
+
+def _json_extras(extras: Mapping[str, Any]) -> dict[str, Any]:
+    """The extras a JSON file can hold; plugin objects (callables, arrays) are left out."""
+    kept = {}
+    for key, value in extras.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
 
 
 def save_pretrained(model: FourM, directory: str | os.PathLike) -> Path:
@@ -84,7 +97,8 @@ def from_pretrained(path_or_id: str | os.PathLike, registry: Any = None, *, revi
         raise FourmError(f"{cfg_file} is not a fourm model config (format {config.get('format')!r}); "
                          "released 4M checkpoints go through the checkpoint converter.")
     records: dict[str, dict[str, Any]] = config["modalities"]
-    overrides = {n: {f: r[f] for f in _SIZE_FIELDS if r.get(f) is not None} for n, r in records.items()}
+    overrides = {n: {f: r[f] for f in (*_SIZE_FIELDS, "extras") if r.get(f) is not None}
+                 for n, r in records.items()}
     registry = registry.with_overrides(overrides)
     for name, record in records.items():
         kind = registry.get_modality(name).kind.value

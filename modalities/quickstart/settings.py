@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from fourm_modalities.synth.scene import CLASSES
 from fourm_registry.config import StrictModel
 
 DENSE = ["rgb", "depth", "normal", "semseg"]
@@ -57,7 +58,8 @@ class QuickstartSettings(StrictModel):
     def modality_settings(self) -> dict[str, dict]:
         """Per-modality overrides of the plugins' defaults for this run's sizes."""
         grid = {"image_size": self.size, "patch_size": self.patch, "vocab_size": self.dense_vocab}
-        return {**{m: dict(grid) for m in DENSE},
+        classes = {"num_classes": len(CLASSES), "class_names": list(CLASSES)}  # the synth data's own
+        return {**{m: dict(grid) for m in DENSE}, "semseg": {**grid, "extras": classes},
                 "caption": {"max_length": self.caption_length, "vocab_size": self.text_vocab},
                 "det": {"max_length": self.det_length, "vocab_size": self.text_vocab}}
 
