@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures = bench_tokenize(registry, args.images, Path(tmp))
     figures.update(bench_usage(registry, args.steps))
-    json.dump(figures, sys.stdout, indent=2)
+    json.dump(figures, sys.stdout)  # one line: benchmarks/run_all.py reads the last JSON line
     print()
 
 

@@ -33,6 +33,17 @@ def run_one(script: Path, timeout: int) -> dict:
     return result
 
 
+def summarize(benchmarks: dict[str, dict]) -> dict[str, list[str]]:
+    """Every target by name, split into met and missed; a script that failed counts as missed."""
+    met, missed = [], []
+    for bench, result in benchmarks.items():
+        if "error" in result:
+            missed.append(f"{bench} (failed)")
+        for name, target in result.get("targets", {}).items():
+            (met if target.get("met") else missed).append(f"{bench}.{name}")
+    return {"targets_met": met, "targets_missed": missed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="bench-results.json")
@@ -52,9 +63,7 @@ def main() -> None:
         print(f"running {script.name} …", file=sys.stderr, flush=True)
         results["benchmarks"][script.stem] = run_one(script, args.timeout)
         Path(args.out).write_text(json.dumps(results, indent=2))
-    missed = [f"{b}.{t}" for b, r in results["benchmarks"].items()
-              for t, v in r.get("targets", {}).items() if not v.get("met")]
-    results["targets_missed"] = missed
+    results.update(summarize(results["benchmarks"]))
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
 

@@ -13,6 +13,13 @@ def _tokens(spec) -> str:
     return f"{grid[0]}×{grid[1]}" if grid else f"≤{spec.tokenizer.max_length}"
 
 
+def _tokenizer(spec) -> str:
+    """Input-only kinds (raw pixels, precomputed embeddings) are projected: no tokenizer by design."""
+    if spec.has_tokenizer:
+        return "yes"
+    return "n/a" if spec.input_only else "missing"
+
+
 def rows(registry) -> list[dict]:
     out = []
     for name in registry.list_modalities():
@@ -20,7 +27,7 @@ def rows(registry) -> list[dict]:
         labelers = [lab.name for lab in registry.labelers_for(name)]
         out.append({
             "name": name, "kind": spec.kind.value, "vocab": spec.tokenizer.vocab_size,
-            "tokens": _tokens(spec), "tokenizer": "yes" if spec.has_tokenizer else "missing",
+            "tokens": _tokens(spec), "tokenizer": _tokenizer(spec),
             "labeler": ", ".join(labelers) or "missing", "plugin": registry.provider(name),
         })
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,16 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
+@dataclass(frozen=True)
+class CaptionInput:
+    """A labeler called on the samples' captions instead of their images (``inputs="caption"``)."""
+
+    fn: Callable[[list[str]], list[Any]]
+
+    def __call__(self, captions: list[str]) -> list[Any]:
+        return self.fn(captions)
+
+
 def build_labelers(registry: Any, modalities: Sequence[str], device: str,
                    models: Mapping[str, str] | None = None,
                    labeler_names: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -93,7 +103,8 @@ def build_labelers(registry: Any, modalities: Sequence[str], device: str,
                              + f". Modalities with one: {', '.join(have) or 'none'}.")
         model = models.get(name) or lab.default_model
         try:
-            out[name] = lab.factory(model, device)
+            labeler = lab.factory(model, device)
+            out[name] = CaptionInput(labeler) if lab.inputs == "caption" else labeler
         except FourmError:
             raise
         except Exception as exc:
@@ -194,8 +205,18 @@ class _ShardLabeler:
             out.append(sample)
         return out
 
+    def _inputs(self, name: str, fn: Any, batch: list[_Item], good: list[bool]) -> list[Any]:
+        """Images, or captions for a caption labeler (a sample without one is skipped)."""
+        if not isinstance(fn, CaptionInput):
+            return [item.image for item in batch]
+        for i, item in enumerate(batch):
+            if item.caption is None and good[i]:
+                good[i] = False
+                self.report.count(self.report.skipped, f"no caption for the {name} labeler")
+        return [item.caption or "" for item in batch]
+
     def _run(self, name: str, fn: Any, batch: list[_Item], good: list[bool]) -> list[Any]:
-        images = [item.image for item in batch]
+        images = self._inputs(name, fn, batch, good)
         try:
             result = list(fn(images))
             if len(result) != len(images):
@@ -261,6 +282,9 @@ def label_shards(
     for name in [image_field, caption_field, *labelers]:
         if name is not None:
             registry.get_modality(name)
+    takes_captions = [n for n, fn in labelers.items() if isinstance(fn, CaptionInput)]
+    if takes_captions and caption_field is None:
+        raise FourmError(f"The {', '.join(takes_captions)} labeler(s) read captions: give a caption field.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = LabelReport()

@@ -126,6 +126,7 @@ class LabelerSpec(_Frozen):
     default_model: str | None = None
     factory: Callable[[Any, str], Any]
     description: str = ""
+    inputs: Literal["image", "caption"] = "image"  # what `fourm label` calls it on
 
 
 class Objective(_Frozen):

@@ -71,9 +71,10 @@ def train_tokenizers(run: Run) -> None:
         if (target / "config.json").is_file():
             continue
         spec = reg.get_modality(name)
-        tok = spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch)
+        tok = spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch,
+                                           norm_num_groups=s.vq_norm_groups)
         batches = dense_batches(tok, shards, reg, s.vq_batch, s.size, seed=s.seed)
-        settings = TrainSettings(steps=s.vq_steps, batch_size=s.vq_batch, lr=5e-4,
+        settings = TrainSettings(steps=s.vq_steps, batch_size=s.vq_batch, lr=s.vq_lr,
                                  warmup_steps=s.vq_steps // 10, sample_every=max(s.vq_steps // 2, 1),
                                  save_every=s.vq_steps + 1, log_every=max(s.vq_steps // 10, 1))
         log_dir = run.tokenizers / "logs" / name

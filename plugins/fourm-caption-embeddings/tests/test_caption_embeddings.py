@@ -73,3 +73,34 @@ def test_a_model_with_the_core_and_these_modalities_trains_and_generates_each():
     core = sorted(Registry.build(allow=[]).modalities)
     generated = check_train_and_generate(reg, core + mine)
     assert {n for n in mine if not reg.get_modality(n).input_only} <= set(generated)
+
+
+def test_fourm_label_feeds_captions_to_the_text_encoder(registry, tiny_t5, tmp_path):
+    import io
+    import tarfile
+
+    from PIL import Image
+
+    from fourm_registry.label_inputs import tar_sources
+    from fourm_registry.labeling import build_labelers, label_shards
+    from fourm_registry.shards import read_samples
+
+    shard = tmp_path / "00000.tar"
+    with tarfile.open(shard, "w") as tf:
+        for i, caption in enumerate(["a dog on the grass", "a red car", None]):
+            buf = io.BytesIO()
+            Image.new("RGB", (48, 48), (40 * i, 90, 200)).save(buf, format="JPEG")
+            members = [("jpg", buf.getvalue())] + ([("txt", caption.encode())] if caption else [])
+            for ext, data in members:
+                info = tarfile.TarInfo(f"{i:05d}.{ext}")
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+    labelers = build_labelers(registry, ["t5_caption"], "cpu", models={"t5_caption": tiny_t5})
+    report = label_shards(tar_sources(str(shard)), tmp_path / "out", labelers, registry, image_field="rgb",
+                          caption_field="caption", progress=False)
+    assert report.images == 2 and report.skipped == {"no caption for the t5_caption labeler": 1}
+    rows = list(read_samples(str(tmp_path / "out"), registry))
+    assert [r["t5_caption"].shape for r in rows] == [(5, 16), (3, 16)]  # one row per caption token
+    with pytest.raises(FourmError, match="caption field"):
+        label_shards(tar_sources(str(shard)), tmp_path / "o2", labelers, registry, image_field="rgb",
+                     caption_field=None, progress=False)
