@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -97,38 +98,51 @@ def _as_pixels(dets: Any, size: tuple[int, int]) -> Detections:
     return to_pixels(Detections(dets, image_size=getattr(dets, "image_size", None)), size)
 
 
-def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any]) -> list[dict]:
-    """One row per target: metric name, the model's value, the baseline's, which is better."""
+def tokenizer_roundtrip(tok_dir: Path, samples: list[dict], registry: Any) -> dict[str, list[Any]]:
+    """Each target's ground-truth tokens decoded back: the best any model can do through them."""
+    toks = load_tokenizers(tok_dir, registry, FROM_RGB + ["rgb"])
+    out = {}
+    for name, tok in toks.items():
+        spec = registry.get_modality(name)
+        ids = [np.asarray(s[spec.token_key]) for s in samples]
+        if spec.kind.is_grid:
+            ids = [i.reshape(spec.tokenizer.grid) for i in ids]
+        out[name] = tok.decode(ids)
+    out["caption->rgb"] = out.pop("rgb")
+    return out
+
+
+def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any],
+          ceiling: dict[str, list[Any]] | None = None) -> list[dict]:
+    """One row per target: the metric for the model, the baseline and (given ``ceiling``,
+    the tokenizer round trip), and whether the model beats the baseline."""
     gt = {k: [s[k] for s in samples] for k in ("depth", "normal", "semseg", "det", "caption", "rgb")}
     size = (gt["rgb"][0].shape[1], gt["rgb"][0].shape[0])
     n = len(samples)
+    baseline = {
+        "depth": ([base["depth"]] * n, "training-set mean depth map"),
+        "normal": ([np.broadcast_to(base["normal"], g.shape) for g in gt["normal"]], "training-set mean normal"),
+        "semseg": ([np.full_like(g, base["semseg"]) for g in gt["semseg"]], "majority class"),
+        "det": ([base["det"]] * n, "mean box, most frequent label"),
+        "caption": ([base["caption"]] * n, "most frequent words"),
+        "caption->rgb": ([base["rgb"]] * n, "training-set mean image"),
+    }
+    metrics: list[tuple[str, str, Callable[[list[Any]], float], bool]] = [
+        ("depth", "abs_rel", lambda p: M.depth_errors(
+            [align_depth(x, g) for x, g in zip(p, gt["depth"], strict=True)], gt["depth"])["abs_rel"], False),
+        ("normal", "mean_angle_deg", lambda p: M.normal_errors(p, gt["normal"])["mean_angle_deg"], False),
+        ("semseg", "miou", lambda p: M.semseg_scores(p, gt["semseg"])["miou"], True),
+        ("semseg", "pixel_acc", lambda p: M.semseg_scores(p, gt["semseg"])["pixel_acc"], True),
+        ("det", "f1@0.5", lambda p: M.box_scores([_as_pixels(x, size) for x in p], gt["det"])["f1"], True),
+        ("caption", "word_f1", lambda p: M.caption_scores(p, gt["caption"])["word_f1"], True),
+        ("caption->rgb", "mae_0_255", lambda p: M.rgb_errors(p, gt["rgb"])["mae"], False),
+    ]
     rows = []
-
-    def add(target: str, metric: str, model: float, baseline: float, higher_better: bool,
-            baseline_name: str) -> None:
-        better = model > baseline if higher_better else model < baseline
-        rows.append({"target": target, "metric": metric, "model": model, "baseline": baseline,
-                     "baseline_name": baseline_name, "higher_is_better": higher_better,
-                     "model_better": bool(better)})
-
-    d_model = [align_depth(p, g) for p, g in zip(preds["depth"], gt["depth"], strict=True)]
-    d_base = [align_depth(base["depth"], g) for g in gt["depth"]]
-    add("depth", "abs_rel", M.depth_errors(d_model, gt["depth"])["abs_rel"],
-        M.depth_errors(d_base, gt["depth"])["abs_rel"], False, "training-set mean depth map")
-    n_base = [np.broadcast_to(base["normal"], g.shape) for g in gt["normal"]]
-    add("normal", "mean_angle_deg", M.normal_errors(preds["normal"], gt["normal"])["mean_angle_deg"],
-        M.normal_errors(n_base, gt["normal"])["mean_angle_deg"], False, "training-set mean normal")
-    s_base = [np.full_like(g, base["semseg"]) for g in gt["semseg"]]
-    add("semseg", "miou", M.semseg_scores(preds["semseg"], gt["semseg"])["miou"],
-        M.semseg_scores(s_base, gt["semseg"])["miou"], True, "majority class")
-    add("semseg", "pixel_acc", M.semseg_scores(preds["semseg"], gt["semseg"])["pixel_acc"],
-        M.semseg_scores(s_base, gt["semseg"])["pixel_acc"], True, "majority class")
-    b_model = [_as_pixels(p, size) for p in preds["det"]]
-    b_base = [_as_pixels(base["det"], size)] * n
-    add("det", "f1@0.5", M.box_scores(b_model, gt["det"])["f1"], M.box_scores(b_base, gt["det"])["f1"],
-        True, "mean box, most frequent label")
-    add("caption", "word_f1", M.caption_scores(preds["caption"], gt["caption"])["word_f1"],
-        M.caption_scores([base["caption"]] * n, gt["caption"])["word_f1"], True, "most frequent words")
-    add("caption->rgb", "mae_0_255", M.rgb_errors(preds["caption->rgb"], gt["rgb"])["mae"],
-        M.rgb_errors([base["rgb"]] * n, gt["rgb"])["mae"], False, "training-set mean image")
+    for target, metric, fn, higher in metrics:
+        model, (base_preds, base_name) = fn(preds[target]), baseline[target]
+        base_value = fn(base_preds)
+        rows.append({"target": target, "metric": metric, "model": model, "baseline": base_value,
+                     "baseline_name": base_name, "higher_is_better": higher,
+                     "tokenizer": fn(ceiling[target]) if ceiling and target in ceiling else None,
+                     "model_better": bool(model > base_value if higher else model < base_value)})
     return rows

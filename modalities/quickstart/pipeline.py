@@ -150,7 +150,8 @@ def report(run: Run) -> None:
     samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
     preds = evaluate.generate_values(run.export, run.tokenizers, samples, run.registry, seed=s.seed)
     base = evaluate.fit_baselines(str(run.data / "train"), run.registry)
-    rows = evaluate.score(samples, preds, base)
+    ceiling = evaluate.tokenizer_roundtrip(run.tokenizers, samples, run.registry)
+    rows = evaluate.score(samples, preds, base, ceiling)
     pics = rep.grids(samples, preds, run.registry, run.report_dir, s.picture_samples)
     result = json.loads((run.train_dir / "result.json").read_text())
     facts = {"settings": s.model_dump(), "train_steps": result["step"], "n_train": s.n_train,

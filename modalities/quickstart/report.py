@@ -60,14 +60,18 @@ def write(out: Path, rows: list[dict], pictures: list[Path], facts: dict[str, An
         "(temperature 0). Each row compares the model with a trivial baseline fitted on the "
         "training scenes.", "",
         f"**The model beats the baseline on {wins} of {len(rows)} rows.**", "",
-        "| target | metric | model | baseline | baseline is | model better |",
-        "|---|---|---|---|---|---|",
+        "| target | metric | model | baseline | baseline is | model better | tokenizer round trip |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         arrow = "↑" if r["higher_is_better"] else "↓"
+        ceiling = "—" if r.get("tokenizer") is None else _fmt(r["tokenizer"])
         lines.append(f"| {r['target']} | {r['metric']} {arrow} | {_fmt(r['model'])} | "
-                     f"{_fmt(r['baseline'])} | {r['baseline_name']} | {'yes' if r['model_better'] else 'no'} |")
-    lines += ["", "Depth is predicted relative (the tokenizer standardises each depth map, as 4M "
+                     f"{_fmt(r['baseline'])} | {r['baseline_name']} | {'yes' if r['model_better'] else 'no'} "
+                     f"| {ceiling} |")
+    lines += ["", "The last column decodes each held-out scene's own ground-truth tokens: the best a "
+              "model can reach through these tokenizers.", "",
+              "Depth is predicted relative (the tokenizer standardises each depth map, as 4M "
               "does); model and baseline are both aligned to metric depth by a per-image "
               "least-squares scale and shift before scoring.", "",
               "## Held-out scenes", "",
