@@ -1,9 +1,9 @@
 """Bounding boxes: instances serialised as ``v0=x0 v1=y0 v2=x1 v3=y1 <class>`` text (4M)."""
 from __future__ import annotations
 
-from typing import Any
-
 import json
+import zlib
+from typing import Any
 
 from fourm_registry import Codec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
 from fourm_registry.tokenizers.sequence import TEXT_TOKENS_KEY, sequence_tokenizer_factory
@@ -85,14 +85,20 @@ def draw(value: Any, background: Any = None) -> Any:
     pen = ImageDraw.Draw(canvas)
     for inst in boxes:
         label = str(inst.get("label", ""))
-        idx = COCO_CLASSES.index(label) + 1 if label in COCO_CLASSES else 0
-        colour = tuple(int(v) for v in colours[idx])
+        colour = tuple(int(v) for v in colours[_colour_index(label)])
         x0, y0, x1, y1 = inst["box"]
         pen.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], outline=colour, width=2)
         tx, ty = min(x0, x1), min(y0, y1)
         pen.rectangle(pen.textbbox((tx + 2, ty + 1), label), fill=colour)
-        pen.text((tx + 2, ty + 1), label, fill="black")
+        pen.text((tx + 2, ty + 1), label, fill="black" if sum(colour) > 380 else "white")
     return canvas
+
+
+def _colour_index(label: str) -> int:
+    """COCO labels keep their palette slot; any other label (e.g. a dataset's own) a stable one."""
+    if label in COCO_CLASSES:
+        return COCO_CLASSES.index(label) + 1
+    return 1 + zlib.crc32(label.encode()) % len(COCO_CLASSES)
 
 
 SPEC = ModalitySpec(

@@ -45,3 +45,13 @@ def test_semseg_legend_uses_class_names_the_run_declares(registry):
     own = np.asarray(draw_value(named.get_modality("semseg"), seg))
     assert (coco[:, :224] == own[:, :224]).all()  # the same map and colours
     assert not (coco[:, 224:] == own[:, 224:]).all()  # other names in the legend
+
+
+def test_boxes_with_labels_outside_coco_get_a_stable_visible_colour(registry):
+    det = registry.get_modality("det")
+    pics = [np.asarray(draw_value(det, det.from_text(f"v0=100 v1=100 v2=400 v3=400 {name}")))
+            for name in ("sphere", "sphere", "cylinder")]
+    assert (pics[0] == pics[1]).all() and not (pics[0] == pics[2]).all()
+    brightness = pics[0].reshape(-1, 3).astype(int).sum(axis=1)
+    coloured, black = ((brightness > 60) & (brightness < 700)).sum(), (brightness <= 60).sum()
+    assert coloured > 3 * black  # a coloured box and label patch, not a black one

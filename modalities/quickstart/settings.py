@@ -31,7 +31,7 @@ class QuickstartSettings(StrictModel):
     dim: int = Field(default=192, gt=0)
     depth: int = Field(default=4, gt=0, description="encoder and decoder blocks each")
     heads: int = Field(default=4, gt=0)
-    train_steps: int = Field(default=1200, gt=0)
+    train_steps: int = Field(default=2000, gt=0)
     batch_size: int = Field(default=32, gt=0)
     lr: float = Field(default=1.5e-3, gt=0)
     input_tokens: int = Field(default=64, gt=0)
@@ -70,5 +70,5 @@ class QuickstartSettings(StrictModel):
         pixels = (self.size / 64) ** 2
         synth = (self.n_train + self.n_val) * pixels * (self.spp / 16) ** 0.5 / 25
         vq = len(DENSE) * self.vq_steps * self.vq_batch / 16 * pixels * 0.2
-        train = self.train_steps * 0.6 * self.batch_size / 32 * (self.dim / 192) ** 2 * self.depth / 4
-        return round((synth + vq + train) / 60 + 2, 1)
+        train = self.train_steps * 0.46 * self.batch_size / 32 * (self.dim / 192) ** 2 * self.depth / 4
+        return round((synth + vq + train) / 60 + 1, 1)
