@@ -11,7 +11,8 @@ def register(app: typer.Typer) -> None:
     def quickstart(
         ctx: typer.Context,
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
-        preset: str = typer.Option("demo", "--preset", help="demo (≈30 min on 2 cores) or fast (≈2 min)."),
+        preset: str = typer.Option("demo", "--preset",
+                                   help="demo (≈26 min on 2 cores) or fast (≈3.5 min, the test suite's)."),
         overrides: list[str] = typer.Option([], "--set", help="Change a setting: key=value (repeatable)."),
     ) -> None:
         """Synth data → tokenizers → tokenize → train → generate → report (stages already done are skipped)."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from fourm_modalities.det import Detections, to_pixels
+from fourm_modalities.synth.scene import CLASSES, SHAPES
 from fourm_registry.batch import ModalityBatch
 from fourm_registry.generation.fourm_adapter import FourMPredictor
 from fourm_registry.generation.generator import Generator
@@ -27,6 +28,7 @@ from fourm_registry.tokenizers import load_tokenizers
 from . import metrics as M
 
 FROM_RGB = ["depth", "normal", "semseg", "det", "caption"]
+OBJECT_CLASSES = [CLASSES.index(c) for c in SHAPES]  # synth semseg ids of the objects (not floor, sky)
 
 
 def align_depth(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -127,9 +129,19 @@ def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any]
         "caption": ([base["caption"]] * n, "most frequent words"),
         "caption->rgb": ([base["rgb"]] * n, "training-set mean image"),
     }
+    objects = [np.isin(g, OBJECT_CLASSES) for g in gt["semseg"]]
+
+    def depth(preds: list[Any], where: list[np.ndarray] | None = None) -> float:
+        aligned = [align_depth(x, g) for x, g in zip(preds, gt["depth"], strict=True)]
+        if where is not None:  # score only these pixels (others set invalid: NaN)
+            aligned = [np.where(w, a, np.nan) for a, w in zip(aligned, where, strict=True)]
+            return M.depth_errors(aligned, [np.where(w, g, np.nan) for g, w in zip(gt["depth"], where,
+                                                                                   strict=True)])["abs_rel"]
+        return M.depth_errors(aligned, gt["depth"])["abs_rel"]
+
     metrics: list[tuple[str, str, Callable[[list[Any]], float], bool]] = [
-        ("depth", "abs_rel", lambda p: M.depth_errors(
-            [align_depth(x, g) for x, g in zip(p, gt["depth"], strict=True)], gt["depth"])["abs_rel"], False),
+        ("depth", "abs_rel", depth, False),
+        ("depth", "abs_rel_objects", lambda p: depth(p, objects), False),
         ("normal", "mean_angle_deg", lambda p: M.normal_errors(p, gt["normal"])["mean_angle_deg"], False),
         ("semseg", "miou", lambda p: M.semseg_scores(p, gt["semseg"])["miou"], True),
         ("semseg", "pixel_acc", lambda p: M.semseg_scores(p, gt["semseg"])["pixel_acc"], True),
