@@ -75,8 +75,8 @@ def resolve_device(device: str = "auto") -> str:
 
 
 @dataclass(frozen=True)
-class CaptionInput:
-    """A labeler called on the samples' captions instead of their images (``inputs="caption"``)."""
+class TextInput:
+    """A labeler called on the samples' texts (their caption field) instead of images (``inputs="text"``)."""
 
     fn: Callable[[list[str]], list[Any]]
 
@@ -104,7 +104,7 @@ def build_labelers(registry: Any, modalities: Sequence[str], device: str,
         model = models.get(name) or lab.default_model
         try:
             labeler = lab.factory(model, device)
-            out[name] = CaptionInput(labeler) if lab.inputs == "caption" else labeler
+            out[name] = TextInput(labeler) if lab.inputs == "text" else labeler
         except FourmError:
             raise
         except Exception as exc:
@@ -206,8 +206,8 @@ class _ShardLabeler:
         return out
 
     def _inputs(self, name: str, fn: Any, batch: list[_Item], good: list[bool]) -> list[Any]:
-        """Images, or captions for a caption labeler (a sample without one is skipped)."""
-        if not isinstance(fn, CaptionInput):
+        """Images, or captions for a text labeler (a sample without one is skipped)."""
+        if not isinstance(fn, TextInput):
             return [item.image for item in batch]
         for i, item in enumerate(batch):
             if item.caption is None and good[i]:
@@ -282,7 +282,7 @@ def label_shards(
     for name in [image_field, caption_field, *labelers]:
         if name is not None:
             registry.get_modality(name)
-    takes_captions = [n for n, fn in labelers.items() if isinstance(fn, CaptionInput)]
+    takes_captions = [n for n, fn in labelers.items() if isinstance(fn, TextInput)]
     if takes_captions and caption_field is None:
         raise FourmError(f"The {', '.join(takes_captions)} labeler(s) read captions: give a caption field.")
     out = Path(out_dir)

@@ -126,7 +126,7 @@ class LabelerSpec(_Frozen):
     default_model: str | None = None
     factory: Callable[[Any, str], Any]
     description: str = ""
-    inputs: Literal["image", "caption"] = "image"  # what `fourm label` calls it on
+    inputs: Literal["image", "text"] = "image"  # `fourm label` calls it on images, or on texts
 
 
 class Objective(_Frozen):

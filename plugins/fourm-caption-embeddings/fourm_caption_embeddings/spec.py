@@ -54,7 +54,7 @@ def _spec(name: str, dim: int, family: str, model: str, what: str) -> ModalitySp
         masking=MaskingSpec(rule="uniform"),
         codec=npy_codec(dtype="float32", ndim=2),
         labeler=LabelerSpec(name=f"{name}_encoder", modality=name, default_model=model,
-                            factory=make_factory(family), inputs="caption",
+                            factory=make_factory(family), inputs="text",
                             description=f"{what} last hidden states of the caption"),
         draw=draw,
         extras={"embedding_dim": dim, "examples": examples},
