@@ -216,28 +216,28 @@ class _ShardLabeler:
         return [item.caption or "" for item in batch]
 
     def _run(self, name: str, fn: Any, batch: list[_Item], good: list[bool]) -> list[Any]:
-        images = self._inputs(name, fn, batch, good)
+        inputs = self._inputs(name, fn, batch, good)
         try:
-            result = list(fn(images))
-            if len(result) != len(images):
+            result = list(fn(inputs))
+            if len(result) != len(inputs):
                 raise FourmError(f"The {name!r} labeler returned {len(result)} values for "
-                                 f"{len(images)} images")
+                                 f"{len(inputs)} inputs")
             return result
         except FourmError:
             raise
         except Exception as batch_exc:
             result, errors = [], 0
-            for i, image in enumerate(images):
+            for i, one in enumerate(inputs):
                 try:
-                    result.append(list(fn([image]))[0])
-                except Exception as exc:  # one bad image must not stop the run
+                    result.append(list(fn([one]))[0])
+                except Exception as exc:  # one bad input must not stop the run
                     errors += 1
                     good[i] = False
                     result.append(None)
                     self.report.count(self.report.skipped, f"{name} labeler failed "
                                                            f"({type(exc).__name__})")
-            if errors == len(images):
-                raise FourmError(f"The {name!r} labeler fails on every image: "
+            if errors == len(inputs):
+                raise FourmError(f"The {name!r} labeler fails on every input: "
                                  f"{type(batch_exc).__name__}: {batch_exc}") from batch_exc
             return result
 
@@ -282,9 +282,9 @@ def label_shards(
     for name in [image_field, caption_field, *labelers]:
         if name is not None:
             registry.get_modality(name)
-    takes_captions = [n for n, fn in labelers.items() if isinstance(fn, TextInput)]
-    if takes_captions and caption_field is None:
-        raise FourmError(f"The {', '.join(takes_captions)} labeler(s) read captions: give a caption field.")
+    text_labelers = [n for n, fn in labelers.items() if isinstance(fn, TextInput)]
+    if text_labelers and caption_field is None:
+        raise FourmError(f"The {', '.join(text_labelers)} labeler(s) read captions: give a caption field.")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = LabelReport()
