@@ -28,7 +28,7 @@ from fourm_registry.tokenizers import load_tokenizers
 from . import metrics as M
 
 FROM_RGB = ["depth", "normal", "semseg", "det", "caption"]
-OBJECT_CLASSES = [CLASSES.index(c) for c in SHAPES]  # synth semseg ids of the objects (not floor, sky)
+OBJECT_CLASSES = [CLASSES.index(c) for c in SHAPES]  # synth semseg ids of the objects (not background, floor)
 
 
 def align_depth(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -132,12 +132,11 @@ def score(samples: list[dict], preds: dict[str, list[Any]], base: dict[str, Any]
     objects = [np.isin(g, OBJECT_CLASSES) for g in gt["semseg"]]
 
     def depth(preds: list[Any], where: list[np.ndarray] | None = None) -> float:
+        """abs_rel after alignment (on the whole image); only at ``where`` pixels when given."""
         aligned = [align_depth(x, g) for x, g in zip(preds, gt["depth"], strict=True)]
-        if where is not None:  # score only these pixels (others set invalid: NaN)
-            aligned = [np.where(w, a, np.nan) for a, w in zip(aligned, where, strict=True)]
-            return M.depth_errors(aligned, [np.where(w, g, np.nan) for g, w in zip(gt["depth"], where,
-                                                                                   strict=True)])["abs_rel"]
-        return M.depth_errors(aligned, gt["depth"])["abs_rel"]
+        truth = gt["depth"] if where is None else [np.where(w, g, np.nan)  # NaN: not scored
+                                                  for g, w in zip(gt["depth"], where, strict=True)]
+        return M.depth_errors(aligned, truth)["abs_rel"]
 
     metrics: list[tuple[str, str, Callable[[list[Any]], float], bool]] = [
         ("depth", "abs_rel", depth, False),
