@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,13 +61,13 @@ def npy_codec(dtype: str | None = None, ndim: int | None = None, channels: int |
     return Codec(extension="npy", encode=encode, decode=decode)
 
 
-def json_codec() -> Codec:
-    """JSON-serialisable values (lists of boxes, metadata dicts…)."""
-    return Codec(
-        extension="json",
-        encode=lambda v: json.dumps(v, sort_keys=True).encode("utf-8"),
-        decode=lambda b: json.loads(b.decode("utf-8")),
-    )
+def json_codec(check: Callable[[Any], Any] | None = None) -> Codec:
+    """JSON-serialisable values (lists of boxes, metadata dicts…). ``check`` validates (and may
+    normalise) every value written and read, raising on a malformed one."""
+    checked: Callable[[Any], Any] = check or (lambda v: v)
+    return Codec(extension="json",
+                 encode=lambda v: json.dumps(checked(v), sort_keys=True).encode("utf-8"),
+                 decode=lambda b: checked(json.loads(b.decode("utf-8"))))
 
 
 def text_codec() -> Codec:

@@ -1,14 +1,14 @@
 """``color_palette``: 1–7 dominant colours, written ``v1=<n> v0=R v0=G v0=B …`` (4M-21)."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from fourm_4m21_common.coords import coord, coord_words, parse_coord
 from fourm_4m21_common.draw import swatches
-from fourm_registry import Codec, LabelerSpec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec
+from fourm_registry import LabelerSpec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec
+from fourm_registry.codecs import json_codec
 from fourm_registry.tokenizers import sequence_tokenizer_factory
 
 from .labeler import MAX_COLORS, make_labeler
@@ -48,14 +48,6 @@ def from_text(text: str) -> Palette:
     return colors[: min(count or MAX_COLORS, MAX_COLORS)]
 
 
-def _decode(data: bytes) -> Palette:
-    return check_palette(json.loads(data.decode("utf-8")))
-
-
-def _encode(value: Any) -> bytes:
-    return json.dumps(check_palette(value)).encode("utf-8")
-
-
 def examples(spec: Any, rng: np.random.Generator) -> list[Palette]:
     """Palettes of every length, for conformance tests."""
     return [rng.integers(0, 256, size=(n, 3)).tolist() for n in range(1, MAX_COLORS + 1)]
@@ -76,7 +68,7 @@ SPEC = ModalitySpec(
     tokenizer=TokenizerSpec(vocab_size=30000, max_length=23, shared="text",
                             factory=sequence_tokenizer_factory),
     masking=MaskingSpec(rule="span"),
-    codec=Codec(extension="json", encode=_encode, decode=_decode),
+    codec=json_codec(check=check_palette),
     labeler=LabelerSpec(name="kmeans_palette", modality="color_palette", factory=make_labeler,
                         description="k-means on pixels (scipy); clusters under 3% of pixels dropped"),
     to_text=to_text,

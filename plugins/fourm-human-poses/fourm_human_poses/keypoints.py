@@ -124,8 +124,6 @@ def make_labeler(model: str | None = None, device: str = "cpu") -> KeypointLabel
     return KeypointLabeler()
 
 
-_codec = json_codec()
-
 SPEC = ModalitySpec(
     name="human_keypoints",
     kind=ModalityKind.SEQUENCE,
@@ -134,7 +132,7 @@ SPEC = ModalitySpec(
     tokenizer=TokenizerSpec(vocab_size=30000, max_length=256, shared="text",
                             factory=sequence_tokenizer_factory),
     masking=MaskingSpec(rule="span"),
-    codec=_codec.model_copy(update={"decode": lambda b: check_keypoints(_codec.decode(b))}),
+    codec=json_codec(check=check_keypoints),
     labeler=LabelerSpec(name="mediapipe_keypoints", modality="human_keypoints", factory=make_labeler,
                         description="MediaPipe BlazePose (real weights in the mediapipe 0.10.14 wheel)"),
     to_text=to_text,

@@ -19,8 +19,6 @@ def draw(value: Any) -> Image.Image:
     return boxes([(p["box"], f"person {i}") for i, p in enumerate(serial.check_people(value))])
 
 
-_codec = json_codec()
-
 SPEC = ModalitySpec(
     name="human_poses",
     kind=ModalityKind.SEQUENCE,
@@ -29,7 +27,7 @@ SPEC = ModalitySpec(
     tokenizer=TokenizerSpec(vocab_size=30000, max_length=275, shared="text",
                             factory=sequence_tokenizer_factory),
     masking=MaskingSpec(rule="span"),
-    codec=_codec.model_copy(update={"decode": lambda b: serial.check_people(_codec.decode(b))}),
+    codec=json_codec(check=serial.check_people),
     labeler=LabelerSpec(name="pose_callable", modality="human_poses", factory=make_callable_labeler,
                         description="any function images → people (e.g. an HMR2 wrapper), "
                                     "given as module:function[@pose_tokenizer_dir]"),

@@ -1,7 +1,6 @@
 """``metadata``: image statistics as ``v1=<field id> v0=<bin>`` pairs in shuffled order (4M-21)."""
 from __future__ import annotations
 
-import json
 import random
 from typing import Any
 
@@ -9,7 +8,8 @@ import numpy as np
 
 from fourm_4m21_common.coords import coord, coord_words, parse_coord
 from fourm_4m21_common.draw import card
-from fourm_registry import Codec, LabelerSpec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec
+from fourm_registry import LabelerSpec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec
+from fourm_registry.codecs import json_codec
 from fourm_registry.tokenizers import sequence_tokenizer_factory
 
 from .fields import BY_ID, FIELDS
@@ -77,9 +77,7 @@ SPEC = ModalitySpec(
     tokenizer=TokenizerSpec(vocab_size=30000, max_length=42, shared="text",
                             factory=sequence_tokenizer_factory),
     masking=MaskingSpec(rule="span"),
-    codec=Codec(extension="json",
-                encode=lambda v: json.dumps(check_metadata(v), sort_keys=True).encode("utf-8"),
-                decode=lambda b: check_metadata(json.loads(b.decode("utf-8")))),
+    codec=json_codec(check=check_metadata),
     labeler=LabelerSpec(name="image_statistics", modality="metadata", factory=make_labeler,
                         description="size, brightness, contrast, saturation, colourfulness, entropy "
                                     "(+ caption/instance counts with label_samples)"),
