@@ -23,7 +23,7 @@ from PIL import Image
 
 from fourm_modalities.labelers.tiny import save_tiny
 from fourm_registry import Registry
-from fourm_registry.label_inputs import tar_sources
+from fourm_registry.labeling.inputs import tar_sources
 from fourm_registry.labeling import build_labelers, label_shards
 
 RUNS = {"depth": "depth", "normal (from depth)": "depth", "normal (3-channel head)": "normal_head",

@@ -41,7 +41,7 @@ def child(job: str, root: Path, count: int) -> dict[str, float]:
     reg = _registry()
     out = Path(tempfile.mkdtemp(dir=root))
     if job == "label":
-        from fourm_registry.label_inputs import tar_sources
+        from fourm_registry.labeling.inputs import tar_sources
         from fourm_registry.labeling import build_labelers, label_shards
 
         labelers = build_labelers(reg, ["depth"], "cpu", models={"depth": str(root / "dpt")})
@@ -59,7 +59,7 @@ def child(job: str, root: Path, count: int) -> dict[str, float]:
 def prepare(root: Path, shards: int, per_shard: int) -> None:
     """Image shards, their depth-labelled versions (one run), and a saved RGB tokenizer."""
     from fourm_modalities.labelers.tiny import save_tiny
-    from fourm_registry.label_inputs import tar_sources
+    from fourm_registry.labeling.inputs import tar_sources
     from fourm_registry.labeling import build_labelers, label_shards
 
     sys.path.insert(0, str(Path(__file__).parent))

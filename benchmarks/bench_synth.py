@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from fourm_modalities.synth.generate import SPLITS, SynthSettings, generate
-from fourm_modalities.synth.render import _mi, scene_dict
-from fourm_modalities.synth.scene import sample_scene
+from fourm_synth.generate import SPLITS, SynthSettings, generate
+from fourm_synth.render import _mi, scene_dict
+from fourm_synth.scene import sample_scene
 from fourm_registry import Registry
 
 

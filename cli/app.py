@@ -22,6 +22,7 @@ from . import quickstart as quickstart_cmd
 from . import tokenize as tokenize_cmd
 from . import tokenizer as tokenizer_cmd
 from . import train as train_cmd
+from ._registry import registry_from  # noqa: F401  (re-exported: plugins' commands import it from here)
 
 # Each core command group lives in its own module exposing ``register(app)``.
 COMMAND_MODULES = [modalities_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
@@ -69,12 +70,6 @@ def build_app(registry: Any = None) -> typer.Typer:
     if reg.plugin_manager is not None:
         call_each(reg.plugin_manager, "register_commands", lambda plugin: {"cli": app})
     return app
-
-
-def registry_from(ctx: typer.Context) -> Any:
-    """The registry a command should use (a test may inject one via ``build_app``)."""
-    obj = ctx.find_root().obj or {}
-    return obj.get("registry") or get_registry()
 
 
 def main() -> None:

@@ -31,10 +31,10 @@ def register(app: typer.Typer) -> None:
         """Render N procedural scenes with exact rgb/depth/normal/semseg/det/caption (deterministic per seed)."""
         from pydantic import ValidationError
 
-        from fourm_modalities.synth.generate import SynthSettings, generate
+        from fourm_synth.generate import SynthSettings, generate
         from fourm_registry.config import ConfigError
 
-        from .app import registry_from
+        from ._registry import registry_from
 
         try:
             settings = SynthSettings(n=n, size=size, seed=seed, split=split, per_shard=per_shard,

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         """Generate TARGET modalities from the given conditions; write pictures, text and token ids."""
         from fourm_registry.generation.pipeline import GenerateRequest, generate_to_dir
 
-        from .app import registry_from
+        from ._registry import registry_from
 
         k = None if top_k is None else (int(top_k) if top_k >= 1 and float(top_k).is_integer() else top_k)
         req = GenerateRequest(

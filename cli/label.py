@@ -74,10 +74,10 @@ def register(app: typer.Typer) -> None:
         """Label images with one pseudo-labeler per modality; resumable (finished shards are skipped)."""
         from rich.console import Console
 
-        from fourm_registry.label_inputs import open_sources
+        from fourm_registry.labeling.inputs import open_sources
         from fourm_registry.labeling import build_labelers, label_shards, resolve_device
 
-        from .app import registry_from
+        from ._registry import registry_from
 
         registry = registry_from(ctx)
         names = [m.strip() for m in modalities.split(",") if m.strip()]

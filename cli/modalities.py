@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     ) -> None:
         """List registered modalities: kind, vocab, tokens, tokenizer/labeler, plugin."""
-        from .app import registry_from
+        from ._registry import registry_from
 
         data = rows(registry_from(ctx))
         if as_json:

@@ -16,11 +16,11 @@ def register(app: typer.Typer) -> None:
         overrides: list[str] = typer.Option([], "--set", help="Change a setting: key=value (repeatable)."),
     ) -> None:
         """Synth data → tokenizers → tokenize → train → generate → report (stages already done are skipped)."""
-        from fourm_modalities.quickstart.pipeline import run_all
-        from fourm_modalities.quickstart.settings import QuickstartSettings
+        from fourm_quickstart.pipeline import run_all
+        from fourm_quickstart.settings import QuickstartSettings
         from fourm_registry.config import ConfigError, parse_overrides, validate_config
 
-        from .app import registry_from
+        from ._registry import registry_from
 
         if preset not in ("demo", "fast"):
             raise ConfigError(f"--preset must be 'demo' or 'fast', not {preset!r}.")

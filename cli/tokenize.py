@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
         from fourm_registry.tokenizers import load_tokenizers
         from fourm_registry.tokenizers.tokenize_job import tokenize_shards
 
-        from .app import registry_from
+        from ._registry import registry_from
 
         registry = registry_from(ctx)
         names = [n.strip() for n in modalities.split(",") if n.strip()] if modalities else None

@@ -44,7 +44,7 @@ def _train_text(registry: Any, name: str, corpus: list[Path], data: str | None, 
 def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: dict[str, Any],
                  model_overrides: dict[str, Any], progress: bool) -> None:
     from fourm_registry.shards import ReadStats
-    from fourm_registry.tokenizers.adapter import DenseTokenizerFactory
+    from fourm_registry.tokenizers import DenseTokenizerFactory
     from fourm_registry.tokenizers.data import dense_batches
     from fourm_registry.tokenizers.training import TrainSettings, train_dense_tokenizer
 
@@ -99,7 +99,7 @@ def register(app: typer.Typer) -> None:
         progress: bool = typer.Option(True, "--progress/--no-progress"),
     ) -> None:
         """Train NAME's tokenizer and save it to --out (load it back with --tokenizers)."""
-        from .app import registry_from
+        from ._registry import registry_from
 
         registry = registry_from(ctx)
         if name in registry.modalities:

@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from fourm_registry.config import load_config
         from fourm_registry.training import TrainConfig, Trainer
 
-        from .app import registry_from
+        from ._registry import registry_from
 
         extra = list(overrides)
         if init is not None:

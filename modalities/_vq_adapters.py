@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fourm_registry.tokenizers.adapter import DenseAdapter, DenseTokenizerFactory
+from fourm_registry.tokenizers import DenseAdapter, DenseTokenizerFactory
 
 
 def _array(value: Any, ndim: int, channels: int | None = None) -> np.ndarray:

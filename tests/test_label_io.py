@@ -11,7 +11,7 @@ from PIL import Image
 import fourm_registry
 from fourm_modalities.det import Detections
 from fourm_registry import FourmError
-from fourm_registry.label_inputs import folder_sources, load_image, open_sources, read_captions
+from fourm_registry.labeling.inputs import folder_sources, load_image, open_sources, read_captions
 from fourm_registry.shards import AtomicShardWriter, ReadStats
 
 

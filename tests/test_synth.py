@@ -9,9 +9,9 @@ from scipy.ndimage import maximum_filter, minimum_filter
 
 from fourm_cli.app import build_app
 from fourm_modalities.labelers.geometry import normals_from_depth
-from fourm_modalities.synth.generate import SynthSettings, generate
-from fourm_modalities.synth.render import render
-from fourm_modalities.synth.scene import CLASSES, camera_basis, sample_scene
+from fourm_synth.generate import SynthSettings, generate
+from fourm_synth.render import render
+from fourm_synth.scene import CLASSES, camera_basis, sample_scene
 from fourm_registry import FourmError, read_samples
 
 SIZE = 96

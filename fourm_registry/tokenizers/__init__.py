@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FourmError
-from .adapter import BadValueError, DenseAdapter, DenseTokenizerFactory
-from .sequence import SequenceTokenizer, sequence_tokenizer_factory
+from .adapter import BadValueError, DenseAdapter
+from .factory import DenseTokenizerFactory
+from .sequence import TEXT_TOKENS_KEY, SequenceTokenizer, sequence_tokenizer_factory
 from .text import TextTokenizer
+from .vector import VectorTokenizer, VectorTokenizerFactory, VectorVQConfig
 from .vqconfig import VQVAEConfig
 
 _MARKERS = ("config.json", "tokenizer.json")
@@ -56,7 +58,7 @@ def load_tokenizers(root: str | Path, registry: Any, names: Iterable[str] | None
 
 
 __all__ = [
-    "BadValueError", "DenseAdapter", "DenseTokenizerFactory", "SequenceTokenizer", "TextTokenizer",
-    "VQVAEConfig", "load_tokenizers", "saved_tokenizer_path", "sequence_tokenizer_factory",
+    "BadValueError", "DenseAdapter", "DenseTokenizerFactory", "SequenceTokenizer", "TEXT_TOKENS_KEY",
+    "TextTokenizer", "VQVAEConfig", "VectorTokenizer", "VectorTokenizerFactory", "VectorVQConfig", "load_tokenizers", "saved_tokenizer_path", "sequence_tokenizer_factory",
     "tokenizer_subdir",
 ]

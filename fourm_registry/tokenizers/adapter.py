@@ -1,24 +1,19 @@
 """How a dense (grid) modality plugs into the generic VQ tokenizer, without importing torch.
 
 A modality plugin says how its raw values become network inputs with a
-:class:`DenseAdapter` and sets ``TokenizerSpec(factory=DenseTokenizerFactory(adapter))``;
-everything else (model, codebook, training, saving) is generic. Models are built lazily.
+:class:`DenseAdapter` and sets ``TokenizerSpec(factory=DenseTokenizerFactory(adapter))``
+(:mod:`.factory`); everything else (model, codebook, training, saving) is generic.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from ..errors import FourmError
 from .vqconfig import VQVAEConfig
-
-if TYPE_CHECKING:
-    from .dense import DenseTokenizer
-
 
 class BadValueError(FourmError, ValueError):
     """A raw value or token array that a tokenizer cannot take (names modality and sample)."""
@@ -70,45 +65,3 @@ class DenseAdapter:
             return VQVAEConfig.model_validate(data)
         except Exception as exc:
             raise FourmError(f"Invalid VQ tokenizer settings for modality {spec.name!r}: {exc}") from exc
-
-
-class DenseTokenizerFactory:
-    """``TokenizerSpec.factory`` for grid modalities: ``factory(spec, path)``.
-
-    ``adapter`` is a :class:`DenseAdapter` or a callable ``spec -> DenseAdapter`` (when the
-    channel count depends on the spec, e.g. a number of classes in ``spec.extras``).
-    """
-
-    def __init__(self, adapter: DenseAdapter | Callable[[Any], DenseAdapter]):
-        self._adapter = adapter
-
-    def adapter(self, spec: Any) -> DenseAdapter:
-        return self._adapter if isinstance(self._adapter, DenseAdapter) else self._adapter(spec)
-
-    def fresh(self, spec: Any, **overrides: Any) -> DenseTokenizer:
-        """A randomly initialised tokenizer; ``overrides`` change :class:`VQVAEConfig` fields."""
-        from .dense import DenseTokenizer
-        from .vqvae import VQVAE
-
-        adapter = self.adapter(spec)
-        return DenseTokenizer(spec, adapter, VQVAE(adapter.config(spec, **overrides)))
-
-    def __call__(self, spec: Any, path: str | Path | None = None) -> DenseTokenizer:
-        if path is None:
-            return self.fresh(spec)
-        from .dense import DenseTokenizer
-        from .vqvae import VQVAE
-
-        model = VQVAE.from_pretrained(path)
-        saved = model.config
-        if saved.modality and saved.modality != spec.name:
-            raise FourmError(f"{path} holds a tokenizer for {saved.modality!r}, not {spec.name!r}.")
-        if saved.vocab_size > spec.tokenizer.vocab_size:
-            raise FourmError(
-                f"Modality {spec.name!r}: the tokenizer at {path} has {saved.vocab_size} codes but "
-                f"the modality's vocab_size is {spec.tokenizer.vocab_size}; raise vocab_size.")
-        adapter = self.adapter(spec)
-        if saved.in_channels != adapter.in_channels:
-            raise FourmError(f"Modality {spec.name!r}: the tokenizer at {path} takes "
-                             f"{saved.in_channels} channels, the modality gives {adapter.in_channels}.")
-        return DenseTokenizer(spec, adapter, model)

@@ -81,7 +81,7 @@ def test_fourm_label_feeds_captions_to_the_text_encoder(registry, tiny_t5, tmp_p
 
     from PIL import Image
 
-    from fourm_registry.label_inputs import tar_sources
+    from fourm_registry.labeling.inputs import tar_sources
     from fourm_registry.labeling import build_labelers, label_shards
     from fourm_registry.shards import read_samples
 

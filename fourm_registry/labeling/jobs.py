@@ -10,136 +10,22 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, Task, TextColumn,
+from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn)
-from rich.text import Text
 
-from .errors import FourmError
-from .label_inputs import RawItem, SourceShard, load_image
-from .shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats
-
-PARTIAL_SUFFIX = ".partial"
-
-
-@dataclass
-class LabelReport:
-    """What a labeling run did; ``skipped``/``converted`` map a reason to a count."""
-
-    images: int = 0
-    shards_written: int = 0
-    shards_skipped: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    converted: dict[str, int] = field(default_factory=dict)
-    missing_captions: int = 0
-    ignored_members: int = 0
-    seconds: float = 0.0
-    labeler_seconds: dict[str, float] = field(default_factory=dict)
-
-    @staticmethod
-    def count(table: dict[str, int], reason: str, n: int = 1) -> None:
-        table[reason] = table.get(reason, 0) + n
-
-    @property
-    def images_per_s(self) -> float:
-        return self.images / self.seconds if self.seconds > 0 else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"images": self.images, "shards_written": self.shards_written,
-                "shards_skipped": self.shards_skipped, "skipped": dict(self.skipped),
-                "converted": dict(self.converted), "missing_captions": self.missing_captions,
-                "ignored_members": self.ignored_members, "seconds": round(self.seconds, 3),
-                "images_per_s": round(self.images_per_s, 2),
-                "labeler_seconds": {k: round(v, 3) for k, v in self.labeler_seconds.items()}}
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; an unavailable CUDA is a user error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise FourmError(f"--device {device}: no CUDA device is available (use cpu or auto)")
-        return device
-    if device != "cpu":
-        raise FourmError(f"Unknown device {device!r}: use auto, cpu or cuda[:N]")
-    return device
-
-
-@dataclass(frozen=True)
-class TextInput:
-    """A labeler called on the samples' texts (their caption field) instead of images (``inputs="text"``)."""
-
-    fn: Callable[[list[str]], list[Any]]
-
-    def __call__(self, captions: list[str]) -> list[Any]:
-        return self.fn(captions)
-
-
-def build_labelers(registry: Any, modalities: Sequence[str], device: str,
-                   models: Mapping[str, str] | None = None,
-                   labeler_names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One loaded labeler per modality: the modality's own, or a named registered one."""
-    models, labeler_names = dict(models or {}), dict(labeler_names or {})
-    for name in list(models) + list(labeler_names):
-        if name not in modalities:
-            raise FourmError(f"A model or labeler was given for {name!r}, which is not in --modalities")
-    out: dict[str, Any] = {}
-    for name in modalities:
-        spec = registry.get_modality(name)
-        lab = registry.get_labeler(labeler_names[name]) if name in labeler_names else spec.labeler
-        if lab is None or lab.modality != name:
-            have = sorted(m for m, s in registry.modalities.items() if s.labeler is not None)
-            raise FourmError(f"Modality {name!r} has no pseudo-labeler"
-                             + (f" (labeler {lab.name!r} is for {lab.modality!r})" if lab else "")
-                             + f". Modalities with one: {', '.join(have) or 'none'}.")
-        model = models.get(name) or lab.default_model
-        try:
-            labeler = lab.factory(model, device)
-            out[name] = TextInput(labeler) if lab.inputs == "text" else labeler
-        except FourmError:
-            raise
-        except Exception as exc:
-            raise FourmError(f"Could not load labeler {lab.name!r} for modality {name!r} from "
-                             f"{model!r}: {type(exc).__name__}: {exc}. Weights cannot be downloaded "
-                             f"everywhere: pass a local directory with --model {name}=PATH.") from exc
-    return out
-
-
-class _Rate(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} img/s" if speed else "… img/s", style="progress.data.speed")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def remove_stale_tmp(path: Path) -> int:
-    """Delete temporary files of ``path`` left by killed runs (not those of live processes)."""
-    removed = 0
-    for tmp in path.parent.glob(f".{path.name}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
-            continue
-        tmp.unlink(missing_ok=True)
-        removed += 1
-    return removed
+from ..errors import FourmError
+from ..shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats
+from .inputs import RawItem, SourceShard, load_image
+from .labelers import TextInput
+from .report import LabelReport, _Rate
+from .resume import PARTIAL_SUFFIX, remove_stale_tmp
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fourm_modalities.det import Detections, to_pixels
-from fourm_modalities.synth.scene import CLASSES, SHAPES
+from fourm_synth.scene import CLASSES, SHAPES
 from fourm_registry.batch import ModalityBatch
 from fourm_registry.generation.fourm_adapter import FourMPredictor
 from fourm_registry.generation.generator import Generator

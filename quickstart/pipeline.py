@@ -50,7 +50,7 @@ def _stage(name: str, done: bool, fn: Callable[[], None]) -> float:
 
 
 def synth(run: Run) -> None:
-    from fourm_modalities.synth.generate import SynthSettings, generate
+    from fourm_synth.generate import SynthSettings, generate
 
     s = run.s
     per = max(1, (s.n_train + 3) // 4)

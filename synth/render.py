@@ -75,7 +75,7 @@ def scene_dict(scene: Scene, size: int, spp: int) -> tuple[dict, dict[str, int]]
 
 
 def intrinsics(scene: Scene, size: int) -> dict[str, float]:
-    from ..labelers.geometry import intrinsics_from_fov
+    from fourm_modalities.labelers.geometry import intrinsics_from_fov
 
     return intrinsics_from_fov(size, size, scene.fov_x_deg)
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from fourm_modalities.synth.scene import CLASSES
+from fourm_synth.scene import CLASSES
 from fourm_registry.config import StrictModel
 
 DENSE = ["rgb", "depth", "normal", "semseg"]

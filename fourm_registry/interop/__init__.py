@@ -1,0 +1,6 @@
+"""Interop with other layouts: every converter to or from files fourm did not write lives here.
+
+``ml4m``: the released apple/ml-4m (EPFL-VILAB) models and tokenizers. Plugins that speak a
+layout of their own (e.g. a transformers model family) keep their converters in the plugin.
+Nothing in ``model/`` or ``tokenizers/`` imports this package: it reads and writes their files.
+"""

@@ -1,0 +1,63 @@
+"""Loading the labelers a run asks for: one per modality, on the chosen device."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import FourmError
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` → ``cuda`` when available, else ``cpu``; an unavailable CUDA is a user error."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise FourmError(f"--device {device}: no CUDA device is available (use cpu or auto)")
+        return device
+    if device != "cpu":
+        raise FourmError(f"Unknown device {device!r}: use auto, cpu or cuda[:N]")
+    return device
+
+
+@dataclass(frozen=True)
+class TextInput:
+    """A labeler called on the samples' texts (their caption field) instead of images (``inputs="text"``)."""
+
+    fn: Callable[[list[str]], list[Any]]
+
+    def __call__(self, captions: list[str]) -> list[Any]:
+        return self.fn(captions)
+
+
+def build_labelers(registry: Any, modalities: Sequence[str], device: str,
+                   models: Mapping[str, str] | None = None,
+                   labeler_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One loaded labeler per modality: the modality's own, or a named registered one."""
+    models, labeler_names = dict(models or {}), dict(labeler_names or {})
+    for name in list(models) + list(labeler_names):
+        if name not in modalities:
+            raise FourmError(f"A model or labeler was given for {name!r}, which is not in --modalities")
+    out: dict[str, Any] = {}
+    for name in modalities:
+        spec = registry.get_modality(name)
+        lab = registry.get_labeler(labeler_names[name]) if name in labeler_names else spec.labeler
+        if lab is None or lab.modality != name:
+            have = sorted(m for m, s in registry.modalities.items() if s.labeler is not None)
+            raise FourmError(f"Modality {name!r} has no pseudo-labeler"
+                             + (f" (labeler {lab.name!r} is for {lab.modality!r})" if lab else "")
+                             + f". Modalities with one: {', '.join(have) or 'none'}.")
+        model = models.get(name) or lab.default_model
+        try:
+            labeler = lab.factory(model, device)
+            out[name] = TextInput(labeler) if lab.inputs == "text" else labeler
+        except FourmError:
+            raise
+        except Exception as exc:
+            raise FourmError(f"Could not load labeler {lab.name!r} for modality {name!r} from "
+                             f"{model!r}: {type(exc).__name__}: {exc}. Weights cannot be downloaded "
+                             f"everywhere: pass a local directory with --model {name}=PATH.") from exc
+    return out
