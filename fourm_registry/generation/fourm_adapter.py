@@ -1,7 +1,7 @@
 """:class:`FourM` seen as a :class:`~.protocol.TokenPredictor`.
 
-Encoding is ``FourM.encode``; grid logits come from ``FourM.decode`` with the queried cells
-as the decoder's target cells; sequences are decoded with the model's per-layer KV cache
+Encoding is ``FourM.encode``; grid logits come from ``FourM.decode`` run on the queried cells
+only (MaskGIT: the still-unknown ones); sequences are decoded with the model's per-layer KV cache
 (``FourM.new_cache``), so each new token runs one decoder position instead of the whole prefix.
 
 Sequence layout (as :mod:`fourm_registry.masking` trains it): a fully masked sequence has no
@@ -69,15 +69,14 @@ class FourMPredictor:
 
     # -- grids ---------------------------------------------------------------------
     def grid_logits(self, context: Any, target: str, positions: torch.Tensor) -> torch.Tensor:
+        """Only the queried cells run through the decoder (the others are neither queries nor keys)."""
         ctx, ctx_mask = context
         b, n = positions.shape[0], self.num_tokens(target)
-        wanted = torch.zeros(b, n, dtype=torch.bool, device=positions.device)
-        wanted.scatter_(1, positions, True)
         zeros = torch.zeros(b, n, dtype=torch.long, device=positions.device)
+        wanted = torch.zeros(b, n, dtype=torch.bool, device=positions.device).scatter_(1, positions, True)
         mb = ModalityBatch(inputs=zeros, input_mask=torch.zeros_like(wanted), targets=zeros,
                            target_mask=wanted)
-        logits = self.model.decode(target, mb, ctx, ctx_mask)
-        return logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))
+        return self.model.decode(target, mb, ctx, ctx_mask, positions=positions)
 
     # -- sequences -----------------------------------------------------------------
     def sequence_start(self, target: str) -> list[int]:

@@ -193,13 +193,16 @@ class FourM(nn.Module):
         return [LayerCache() for _ in self.decoder]
 
     def decode(self, name: str, mb: ModalityBatch, context: torch.Tensor, context_mask: torch.Tensor,
-               cache: list[LayerCache] | None = None) -> torch.Tensor:
+               cache: list[LayerCache] | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``B×L'×V`` for one target modality given the encoder's context.
 
         Dense: every cell of ``mb.targets``/``target_mask`` is a mask-token query; only cells in
-        ``target_mask`` are keys (as in training). Sequence: ``mb.targets`` is the teacher-forced
-        prefix and row t predicts token t+1; with ``cache`` only positions not yet cached are run
-        (L' = L - cached) and their keys/values are appended.
+        ``target_mask`` are keys (as in training). With ``positions`` (B×K cell indices) only
+        those cells are run, as queries and keys (L' = K, in the order given): the same logits
+        as a full decode with ``target_mask`` = those cells, at K/L of the decoder's work.
+        Sequence: ``mb.targets`` is the teacher-forced prefix and row t predicts token t+1; with
+        ``cache`` only positions not yet cached are run (L' = L - cached) and their keys/values
+        are appended.
         """
         if name not in self.decoder_embeddings:
             raise FourmError(f"Modality {name!r} has no decoder in this model.")
@@ -207,6 +210,8 @@ class FourM(nn.Module):
         sequence = self.specs[name].kind is ModalityKind.SEQUENCE
         if cache is not None and not sequence:
             raise FourmError(f"A KV cache only applies to sequence modalities, not {name!r}.")
+        if positions is not None and not sequence:
+            return self._decode_cells(name, mb, context, context_mask, positions)
         b, length = mb.target_mask.shape
         start = cache[0].self_attn.length if cache else 0
         pos = torch.arange(start, length, device=mb.target_mask.device)
@@ -221,4 +226,18 @@ class FourM(nn.Module):
         cross = key_mask(context_mask)
         for i, blk in enumerate(self.decoder):
             h = blk(h, context, allowed[:, None], cross, cache[i] if cache else None)
+        return emb_module.forward_logits(self.decoder_norm(h))
+
+    def _decode_cells(self, name: str, mb: ModalityBatch, context: torch.Tensor, context_mask: torch.Tensor,
+                      positions: torch.Tensor) -> torch.Tensor:
+        """Dense decode of only the ``positions`` cells, which all see each other (no self mask)."""
+        b, k = positions.shape
+        emb_module = self.decoder_embeddings[name]
+        flat = positions.reshape(-1)
+        x, emb = emb_module.forward_embed(mb.targets.gather(1, positions).reshape(-1), flat)
+        x = self.mask_token[0].expand(emb.shape[0], -1) if x is None else x
+        h = (x + emb).view(b, k, -1)
+        cross = key_mask(context_mask)
+        for blk in self.decoder:
+            h = blk(h, context, None, cross)
         return emb_module.forward_logits(self.decoder_norm(h))
