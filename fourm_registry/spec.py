@@ -157,6 +157,9 @@ class ModalitySpec(_Frozen):
     from_text: Callable[[str], Any] | None = None  # sequences: (generated) text → value
     draw: Callable[[Any], Any] | None = None  # value → PIL.Image for pictures and grids
     extras: dict[str, Any] = Field(default_factory=dict)  # plugin-specific settings
+    # Names this modality answers to in apple/ml-4m checkpoints (``domains_in``/``domains_out``);
+    # ``{image_size}`` is filled from the name, e.g. ``"tok_x@{image_size}"`` answers ``tok_x@448``.
+    domains: tuple[str, ...] = ()
 
     @field_validator("name")
     @classmethod

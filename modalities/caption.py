@@ -20,6 +20,7 @@ def from_text(text: str) -> str:
 
 SPEC = ModalitySpec(
     name="caption",
+    domains=("caption",),  # its name in ml-4m checkpoints
     kind=ModalityKind.SEQUENCE,
     description="Image caption",
     value="str",

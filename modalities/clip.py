@@ -19,6 +19,7 @@ def draw(value: Any) -> Image.Image:
 
 SPEC = ModalitySpec(
     name="clip",
+    domains=("tok_clip@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.FEATURE_MAP,
     description="CLIP ViT-B/16 feature map",
     value="h×w×C float32 (14×14×768 at 224 px)",

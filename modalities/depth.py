@@ -22,6 +22,7 @@ def draw(value: Any) -> Image.Image:
 
 SPEC = ModalitySpec(
     name="depth",
+    domains=("tok_depth@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.DENSE,
     description="Depth map",
     value="H×W float32",

@@ -103,6 +103,7 @@ def _colour_index(label: str) -> int:
 
 SPEC = ModalitySpec(
     name="det",
+    domains=("det",),  # its name in ml-4m checkpoints
     kind=ModalityKind.SEQUENCE,
     description="Object bounding boxes",
     value='Detections: list of {"box": [x0, y0, x1, y1] pixels, "label", "score"} + image_size',

@@ -21,6 +21,7 @@ def draw(value: Any) -> Image.Image:
 
 SPEC = ModalitySpec(
     name="normal",
+    domains=("tok_normal@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.DENSE,
     description="Surface normals",
     value="H×W×3 float32 unit vectors, camera frame",

@@ -18,6 +18,7 @@ def draw(value: Any) -> Image.Image:
 
 SPEC = ModalitySpec(
     name="rgb",
+    domains=("tok_rgb@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.DENSE,
     description="RGB image",
     value="H×W×3 uint8",

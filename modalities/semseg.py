@@ -53,6 +53,7 @@ def draw(value: Any, extras: Mapping[str, Any] | None = None) -> Image.Image:
 
 SPEC = ModalitySpec(
     name="semseg",
+    domains=("tok_semseg@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.DENSE,
     description="Semantic segmentation",
     value="H×W uint8 class ids",

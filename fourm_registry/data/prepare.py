@@ -23,8 +23,9 @@ class SampleError(ValueError):
 
 
 def source_field(spec: ModalitySpec) -> str:
-    """The shard field a modality is read from: its token array, or its raw value for input-only kinds."""
-    return spec.name if spec.input_only else spec.token_key
+    """The shard field a modality is read from: its token array, or its raw value for input-only kinds
+    (another modality's member if the plugin names it in ``extras["source_field"]``)."""
+    return str(spec.extras.get("source_field", spec.name)) if spec.input_only else spec.token_key
 
 
 def _ids(spec: ModalitySpec, value: Any, field: str) -> np.ndarray:

@@ -91,6 +91,7 @@ def _spec(name: str, family: str, channels: int, is_global: bool, model: str, wh
                             description=f"{what} via transformers"
                                         + (" (pooled output)" if is_global else " (patch tokens)")),
         draw=draw, extras=extras,
+        domains=(f"tok_{name}",) if is_global else (f"tok_{name}@{{image_size}}",),  # ml-4m names
     )
 
 

@@ -37,6 +37,7 @@ def make_labeler(model: str | None = None, device: str = "cpu") -> CannyLabeler:
 
 SPEC = ModalitySpec(
     name="canny_edge",
+    domains=("tok_canny_edge@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.DENSE,
     description="Canny edges",
     value="H×W uint8 (255 on edges)",

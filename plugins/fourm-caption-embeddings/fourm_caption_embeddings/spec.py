@@ -46,7 +46,8 @@ def examples(spec: Any, rng: np.random.Generator) -> list[np.ndarray]:
     return [rng.standard_normal((n, dim)).astype(np.float32) for n in (1, 7, spec.num_tokens)]
 
 
-def _spec(name: str, dim: int, family: str, model: str, what: str) -> ModalitySpec:
+def _spec(name: str, dim: int, family: str, model: str, what: str,
+          domains: tuple[str, ...] = ()) -> ModalitySpec:
     return ModalitySpec(
         name=name, kind=ModalityKind.EMBEDDING, description=f"Caption embedding ({what})",
         value=f"N×{dim} float32, one row per caption token (N ≤ {MAX_TOKENS})",
@@ -58,10 +59,11 @@ def _spec(name: str, dim: int, family: str, model: str, what: str) -> ModalitySp
                             description=f"{what} last hidden states of the caption"),
         draw=draw,
         extras={"embedding_dim": dim, "examples": examples},
+        domains=domains,  # its name in ml-4m checkpoints
     )
 
 
 SPECS = [
-    _spec("t5_caption", 4096, "t5", T5_MODEL, "T5 encoder"),
+    _spec("t5_caption", 4096, "t5", T5_MODEL, "T5 encoder", ("t5_caption",)),
     _spec("minilm_caption", 384, "bert", minilm_default(), "all-MiniLM-L6-v2"),
 ]

@@ -62,6 +62,7 @@ def distance(a: Any, b: Any) -> float:
 
 SPEC = ModalitySpec(
     name="color_palette",
+    domains=("color_palette",),  # its name in ml-4m checkpoints
     kind=ModalityKind.SEQUENCE,
     description="Colour palette: 1-7 dominant colours",
     value="list of 1-7 [R, G, B] ints 0-255, most frequent first",

@@ -21,6 +21,7 @@ def draw(value: Any) -> Image.Image:
 
 SPEC = ModalitySpec(
     name="human_poses",
+    domains=("human_poses",),  # its name in ml-4m checkpoints
     kind=ModalityKind.SEQUENCE,
     description="Human poses: box + SMPL pose/shape/camera per person",
     value='list of {"box", "global_orient": 9, "pose": 207 | "pose_tokens": 8, "betas": 10, "camera": 3}',

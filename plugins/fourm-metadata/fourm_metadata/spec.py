@@ -71,6 +71,7 @@ def draw(value: Any):
 
 SPEC = ModalitySpec(
     name="metadata",
+    domains=("metadata",),  # its name in ml-4m checkpoints
     kind=ModalityKind.SEQUENCE,
     description="Image metadata: size, brightness, contrast, colourfulness, counts…",
     value="dict field → number (raw statistics, e.g. {'brightness': 118.2, 'n_humans': 2})",

@@ -30,6 +30,7 @@ def draw_instances(value: Any, size: int = 224) -> Image.Image:
 
 SAM_INSTANCE = ModalitySpec(
     name="sam_instance",
+    domains=("sam_instance",),  # its name in ml-4m checkpoints
     kind=ModalityKind.SEQUENCE,
     description="SAM instances around query points",
     value='list of {"point": [x, y], "instances": [{"box", "tokens": 16 ids, "mask": 64×64}]} (fractions)',
@@ -50,6 +51,7 @@ SAM_INSTANCE = ModalitySpec(
 
 SAM_EDGE = ModalitySpec(
     name="sam_edge",
+    domains=("tok_sam_edge@{image_size}",),  # its name in ml-4m checkpoints
     kind=ModalityKind.DENSE,
     description="SAM mask boundaries",
     value="H×W uint8 (255 on edges)",
