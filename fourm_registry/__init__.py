@@ -11,6 +11,9 @@ from .errors import FourmError, PluginError, UnknownNameError
 from .hookspecs import hookimpl
 from .registry import Registry, get_registry
 from .shards import ReadStats, read_samples
+from .codecs import image_codec, json_codec, npy_codec, text_codec
+from .tokenizers import (TEXT_TOKENS_KEY, DenseAdapter, DenseTokenizerFactory, SequenceTokenizer, TextTokenizer,
+                         VectorTokenizerFactory, VectorVQConfig, VQVAEConfig, sequence_tokenizer_factory)
 from .spec import (
     Codec,
     Labeler,
@@ -33,4 +36,8 @@ __all__ = [
     "ModalityKind", "ModalityOverride", "ModalitySelection", "ModalitySpec", "ModalityTokenizer",
     "Objective", "PluginError", "ReadStats", "Registry", "StrictModel", "TokenizerSpec",
     "UnknownNameError", "get_registry", "hookimpl", "load_config", "read_samples", "__version__",
+    # the plugin author's toolkit: codecs and the generic tokenizers (README "Writing a plugin")
+    "DenseAdapter", "DenseTokenizerFactory", "SequenceTokenizer", "TEXT_TOKENS_KEY", "TextTokenizer",
+    "VQVAEConfig", "VectorTokenizerFactory", "VectorVQConfig", "image_codec", "json_codec", "npy_codec",
+    "sequence_tokenizer_factory", "text_codec",
 ]

@@ -53,7 +53,7 @@ def check_tokenizer(registry: Registry, name: str, values: Sequence[Any] | None 
     """Token ids are integers inside the vocab, in the declared layout; decoding comes back
     within the plugin's declared tolerance; the tokenizer saves and loads back."""
     spec, values = _values(registry, name, values)
-    tok = small_tokenizer(spec)
+    tok = small_tokenizer(spec, values)
     tokens = tok.encode(values)
     assert len(tokens) == len(values), f"{name}: encode returned {len(tokens)} arrays for {len(values)} values"
     vocab = min(spec.tokenizer.vocab_size, tok.vocab_size)

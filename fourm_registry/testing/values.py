@@ -49,16 +49,33 @@ def distance(spec: ModalitySpec, a: Any, b: Any) -> float:
     return float(fn(a, b))
 
 
-def small_tokenizer(spec: ModalitySpec) -> Any:
-    """The spec's fresh tokenizer; the core's VQ tokenizers are built narrow to keep tests fast."""
+TEXT_VOCAB_EXTRA = 500  # word pieces a conformance text vocabulary may learn beyond layout + extras
+
+
+def small_tokenizer(spec: ModalitySpec, values: Sequence[Any] | None = None) -> Any:
+    """The spec's fresh tokenizer; the core's VQ tokenizers are built narrow to keep tests fast.
+
+    A sequence modality on the shared text tokenizer gets a small WordPiece vocabulary trained
+    on the texts of ``values`` with its ``extras["text_tokens"]``, as ``fourm tokenizer train
+    text`` would build it (an untrained one splits words into characters and overflows a
+    correct ``max_length``).
+    """
     if not spec.has_tokenizer:
         raise ConformanceSkip(f"{spec.name}: declares no tokenizer ({spec.kind.value})")
-    from ..tokenizers import DenseTokenizerFactory
+    from ..tokenizers import DenseTokenizerFactory, SequenceTokenizer, TextTokenizer, sequence_tokenizer_factory
+    from ..tokenizers.sequence import extra_text_tokens
 
     factory = spec.tokenizer.factory
     if isinstance(factory, DenseTokenizerFactory):
         levels = factory.adapter(spec).config(spec).levels
         return factory.fresh(spec, channels=[32] * levels, layers_per_block=1, decoder="conv")
+    if factory is sequence_tokenizer_factory:
+        texts = [str(spec.to_text(v)) for v in values or ()]  # type: ignore[misc]
+        extras = extra_text_tokens([spec])
+        from .. import tokens as T
+
+        size = min(spec.tokenizer.vocab_size, T.COORD_BASE + len(T.COORD_TOKENS) + len(extras) + TEXT_VOCAB_EXTRA)
+        return SequenceTokenizer(spec, TextTokenizer.train(texts, size, extras, min_frequency=1))
     return spec.create_tokenizer()
 
 

@@ -59,6 +59,6 @@ def load_tokenizers(root: str | Path, registry: Any, names: Iterable[str] | None
 
 __all__ = [
     "BadValueError", "DenseAdapter", "DenseTokenizerFactory", "SequenceTokenizer", "TEXT_TOKENS_KEY",
-    "TextTokenizer", "VQVAEConfig", "VectorTokenizer", "VectorTokenizerFactory", "VectorVQConfig", "load_tokenizers", "saved_tokenizer_path", "sequence_tokenizer_factory",
-    "tokenizer_subdir",
+    "TextTokenizer", "VQVAEConfig", "VectorTokenizer", "VectorTokenizerFactory", "VectorVQConfig",
+    "load_tokenizers", "saved_tokenizer_path", "sequence_tokenizer_factory", "tokenizer_subdir",
 ]
