@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 from ..batch import Batch, ModalityBatch
 from ..errors import FourmError
 from ..spec import ModalityKind, ModalitySpec
+from . import persistence
 from .blocks import DecoderBlock, EncoderBlock, LayerCache, make_norm
 from .config import FourMConfig
 from .embeddings import decoder_embedding, encoder_embedding
@@ -90,17 +91,14 @@ class FourM(nn.Module):
                 nn.init.normal_(param, std=std)
 
     def save_pretrained(self, directory: Any) -> Any:
-        """Write ``config.json`` + ``model.safetensors`` (see :mod:`.pretrained`)."""
-        from .pretrained import save_pretrained
-
-        return save_pretrained(self, directory)
+        """Write ``config.json`` + ``model.safetensors`` (see :mod:`.persistence`)."""
+        return persistence.save_pretrained(self, directory)
 
     @classmethod
     def from_pretrained(cls, path_or_id: Any, registry: Any = None, **kwargs: Any) -> FourM:
-        """Load a saved model from a directory or Hub id; ``registry`` supplies the modality plugins."""
-        from .pretrained import from_pretrained
-
-        return from_pretrained(path_or_id, registry, **kwargs)
+        """Load a saved model (fourm's format or a released ml-4m one) from a directory or Hub id;
+        ``registry`` supplies the modality plugins."""
+        return persistence.from_pretrained(cls, path_or_id, registry, **kwargs)
 
     @property
     def modalities(self) -> list[str]:
