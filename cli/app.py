@@ -17,6 +17,7 @@ from fourm_registry.registry import get_registry
 from . import generate as generate_cmd
 from . import data as data_cmd
 from . import label as label_cmd
+from . import merge as merge_cmd
 from . import modalities as modalities_cmd
 from . import quickstart as quickstart_cmd
 from . import tokenize as tokenize_cmd
@@ -26,7 +27,7 @@ from ._registry import registry_from  # noqa: F401  (re-exported: plugins' comma
 
 # Each core command group lives in its own module exposing ``register(app)``.
 COMMAND_MODULES = [modalities_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
-                   tokenizer_cmd, tokenize_cmd]
+                   tokenizer_cmd, tokenize_cmd, merge_cmd]
 
 
 class FourmGroup(TyperGroup):

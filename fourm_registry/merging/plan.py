@@ -1,0 +1,233 @@
+"""What every merge shares: reading two parents, checking they can be merged, the plan, the write.
+
+A plan lists every tensor of the merged model with what happens to it (averaged, copied from
+one parent, concatenated, new, rebuilt) and its size, so nothing is lost silently; it is shown
+before any weight is written. The output directory appears only when it is complete (written
+under a temporary name, then renamed).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import FourmError
+
+CONFIG_NAME = "config.json"
+FAMILY_FORMATS = {"fourm/1": "fourm"}  # config "format" → model family a merge understands
+RUNTIME_KEYS = ("act_checkpoint", "attention", "preset")  # model settings that do not shape weights
+ACTIONS = ("averaged", "copied from A", "copied from B", "concatenated", "new", "rebuilt")
+
+
+@dataclass
+class Parent:
+    """One parent checkpoint: its directory, config.json and the model it loads as."""
+
+    label: str  # "A" or "B"
+    path: Path
+    config: dict[str, Any]
+    model: nn.Module
+
+    @property
+    def records(self) -> dict[str, dict[str, Any]]:
+        return self.config["modalities"]
+
+    @property
+    def family(self) -> str:
+        return family_of(self.config, self.path)
+
+
+def family_of(config: Mapping[str, Any], path: Path) -> str:
+    fmt = config.get("format")
+    family = config.get("family") or FAMILY_FORMATS.get(str(fmt))
+    if family is None:
+        raise FourmError(f"{path}: not a fourm checkpoint (format {fmt!r}); only fourm export "
+                         "directories can be merged.")
+    return str(family)
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    directory = Path(path)
+    cfg = directory / CONFIG_NAME
+    if not cfg.is_file():
+        raise FourmError(f"{directory}: no {CONFIG_NAME} there (expected a fourm export directory).")
+    try:
+        return json.loads(cfg.read_text())
+    except json.JSONDecodeError as exc:
+        raise FourmError(f"{cfg}: not valid JSON ({exc.msg}, line {exc.lineno}).") from exc
+
+
+def load_parent(label: str, path: str | os.PathLike, registry: Any,
+                loader: Callable[[Path, Any], nn.Module] | None = None) -> Parent:
+    """Read a parent's config and weights (``loader`` defaults to ``FourM.from_pretrained``)."""
+    directory = Path(path)
+    config = read_config(directory)
+    family_of(config, directory)
+    if loader is None:
+        from ..model import FourM
+
+        def loader(p: Path, reg: Any) -> nn.Module:
+            return FourM.from_pretrained(p, reg)
+    model = loader(directory, registry)
+    return Parent(label, directory, config, model.eval())
+
+
+def check_same_family(a: Parent, b: Parent) -> None:
+    if a.family != b.family:
+        raise FourmError(f"Cannot merge models of different families: A ({a.path}) is {a.family!r}, "
+                         f"B ({b.path}) is {b.family!r}.")
+
+
+_TOKENIZER_FIELDS = ("kind", "loss", "vocab_size", "image_size", "patch_size", "max_length", "extras")
+
+
+def check_tokenizers(a: Parent, b: Parent) -> None:
+    """A modality in both parents must have been tokenized the same way (sizes, kind, extras)."""
+    for name in sorted(set(a.records) & set(b.records)):
+        ra, rb = a.records[name], b.records[name]
+        differ = [f for f in _TOKENIZER_FIELDS if ra.get(f) != rb.get(f)]
+        if differ:
+            f = differ[0]
+            raise FourmError(f"Modality {name!r} has different tokenizers in A and B ({f}: "
+                             f"{ra.get(f)!r} vs {rb.get(f)!r}); both parents must share it.")
+
+
+def union_records(a: Parent, b: Parent) -> dict[str, dict[str, Any]]:
+    """A's modalities in A's order, then B's that A lacks."""
+    out = dict(a.records)
+    out.update({n: r for n, r in b.records.items() if n not in out})
+    return out
+
+
+def architecture(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config["model"].items() if k not in RUNTIME_KEYS}
+
+
+def check_same_architecture(a: Parent, b: Parent, method: str, keys: Iterable[str] | None = None) -> None:
+    arch_a, arch_b = architecture(a.config), architecture(b.config)
+    wanted = list(keys) if keys is not None else sorted(set(arch_a) | set(arch_b))
+    differ = [k for k in wanted if arch_a.get(k) != arch_b.get(k)]
+    if differ:
+        detail = ", ".join(f"{k} {arch_a.get(k)!r} vs {arch_b.get(k)!r}" for k in differ[:3])
+        raise FourmError(f"--method {method} needs parents of the same architecture; A and B differ "
+                         f"in {detail}.")
+
+
+def parse_weights(text: str | Iterable[float]) -> tuple[float, float]:
+    """``"0.5,0.5"`` → (0.5, 0.5): two non-negative numbers that sum to 1."""
+    try:
+        values = [float(v) for v in (text.split(",") if isinstance(text, str) else text)]
+    except ValueError:
+        raise FourmError(f"--weights {text!r}: give two numbers, e.g. 0.5,0.5.") from None
+    if len(values) != 2 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6:
+        raise FourmError(f"--weights {text!r}: give two non-negative numbers that sum to 1, e.g. 0.5,0.5.")
+    return values[0], values[1]
+
+
+# -- the plan --------------------------------------------------------------------------
+@dataclass
+class MergePlan:
+    """Per merged tensor: action, shape and where it came from."""
+
+    method: str
+    parents: tuple[str, str]
+    entries: list[tuple[str, str, tuple[int, ...]]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    parent_params: tuple[int, int] = (0, 0)
+
+    def add(self, name: str, action: str, shape: Iterable[int]) -> None:
+        assert action in ACTIONS, action
+        self.entries.append((name, action, tuple(int(s) for s in shape)))
+
+    def counts(self) -> dict[str, tuple[int, int]]:
+        """Per action: (tensors, parameters)."""
+        tensors, params = Counter(), Counter()
+        for _, action, shape in self.entries:
+            tensors[action] += 1
+            params[action] += int(torch.Size(shape).numel())
+        return {a: (tensors[a], params[a]) for a in ACTIONS if tensors[a]}
+
+    @property
+    def total(self) -> int:
+        return sum(p for _, p in self.counts().values())
+
+    def render(self, detail: bool = False) -> str:
+        a, b = self.parents
+        lines = [f"Merge plan ({self.method}): A = {a} ({self.parent_params[0]:,} parameters), "
+                 f"B = {b} ({self.parent_params[1]:,} parameters)"]
+        for action, (n, p) in self.counts().items():
+            lines.append(f"  {action:<14} {n:>4} tensors {p:>12,} parameters")
+        lines.append(f"  {'merged model':<14} {len(self.entries):>4} tensors {self.total:>12,} parameters")
+        if detail:
+            lines += [f"    {action:<14} {name} {list(shape)}" for name, action, shape in self.entries]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def unique_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The state dict with tied tensors listed once (the first name), as safetensors stores them."""
+    seen: set[int] = set()
+    out = {}
+    for name, tensor in model.state_dict().items():
+        key = tensor.data_ptr()
+        if key in seen and tensor.numel():
+            continue
+        seen.add(key)
+        out[name] = tensor
+    return out
+
+
+def check_shapes(model: nn.Module, state: Mapping[str, torch.Tensor], method: str) -> None:
+    own = model.state_dict()
+    for name, tensor in state.items():
+        if name not in own:
+            raise FourmError(f"--method {method}: produced {name!r}, which the merged model does not have.")
+        if tuple(own[name].shape) != tuple(tensor.shape):
+            raise FourmError(f"--method {method}: {name} would be {list(tensor.shape)} but the merged "
+                             f"model needs {list(own[name].shape)}.")
+    missing = sorted(set(unique_state(model)) - set(state))
+    if missing:
+        raise FourmError(f"--method {method}: no rule gave {missing[:3]}.")
+
+
+# -- the write -------------------------------------------------------------------------
+def prepare_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    target = Path(out)
+    if target.exists() and not overwrite:
+        raise FourmError(f"{target} already exists; choose another --out (or pass --overwrite).")
+    return target
+
+
+def write_atomically(target: Path, save: Callable[[Path], Any], extra: Mapping[str, Any] | None = None) -> Path:
+    """``save(tmp)`` into a sibling temporary directory, add ``merge.json``, then rename it to ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.merging-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        save(tmp)
+        if extra is not None:
+            (tmp / "merge.json").write_text(json.dumps(extra, indent=2) + "\n")
+        if target.exists():
+            old = target.parent / f".{target.name}.replaced-{os.getpid()}"
+            target.rename(old)
+            tmp.rename(target)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
