@@ -1,0 +1,1 @@
+"""apple/ml-4m (EPFL-VILAB) layouts: released tokenizers (``tokenizers``) and models."""
