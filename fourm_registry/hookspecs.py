@@ -25,5 +25,10 @@ def register_objectives(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
+def register_families(register: Callable[[Any], None]) -> None:
+    """Register model families: call ``register(ModelFamilySpec(...))``; run configs pick one by name."""
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands or sub-apps to the ``fourm`` typer app passed as ``cli``."""

@@ -1,4 +1,4 @@
-"""An immutable registry of modalities, labelers and objectives, built from a plugin manager.
+"""An immutable registry of modalities, labelers, objectives and model families, built from a plugin manager.
 
 Tests build isolated registries with :meth:`Registry.build`; applications use the lazily
 built, cached :func:`get_registry`.
@@ -15,6 +15,7 @@ import pluggy
 from pydantic import ValidationError
 
 from .errors import PluginError, UnknownNameError
+from .families.spec import ModelFamilySpec
 from .plugins import call_each, make_plugin_manager
 from .spec import LabelerSpec, ModalitySpec, Objective
 
@@ -28,6 +29,7 @@ class Registry:
     objectives: Mapping[str, Objective]
     providers: Mapping[str, str] = field(default_factory=dict)  # "kind:name" -> plugin name
     plugin_manager: pluggy.PluginManager | None = field(default=None, compare=False, repr=False)
+    families: Mapping[str, ModelFamilySpec] = field(default_factory=dict)
 
     # -- construction --------------------------------------------------------------
     @classmethod
@@ -39,9 +41,10 @@ class Registry:
 
     @classmethod
     def from_plugin_manager(cls, pm: pluggy.PluginManager) -> Registry:
-        tables: dict[str, dict[str, Any]] = {"modality": {}, "labeler": {}, "objective": {}}
+        tables: dict[str, dict[str, Any]] = {"modality": {}, "labeler": {}, "objective": {}, "family": {}}
         providers: dict[str, str] = {}
-        types = {"modality": ModalitySpec, "labeler": LabelerSpec, "objective": Objective}
+        types = {"modality": ModalitySpec, "labeler": LabelerSpec, "objective": Objective,
+                 "family": ModelFamilySpec}
 
         def add(what: str, obj: Any, plugin: str) -> None:
             cls_ = types[what]
@@ -72,6 +75,11 @@ class Registry:
         call_each(pm, "register_objectives", hook_args("objective"))
         call_each(pm, "register_modalities", hook_args("modality"))
         call_each(pm, "register_labelers", hook_args("labeler"))
+        call_each(pm, "register_families", hook_args("family"))
+        defaults = [n for n, f in tables["family"].items() if f.default]
+        if len(defaults) > 1:
+            who = ", ".join(f"{n!r} (plugin {providers['family:' + n]!r})" for n in defaults)
+            raise PluginError(f"Several model families claim to be the default: {who}.")
 
         for name, spec in tables["modality"].items():
             if spec.loss not in tables["objective"]:
@@ -91,6 +99,7 @@ class Registry:
             objectives=MappingProxyType(tables["objective"]),
             providers=MappingProxyType(providers),
             plugin_manager=pm,
+            families=MappingProxyType(tables["family"]),
         )
 
     # -- lookup --------------------------------------------------------------------
@@ -128,6 +137,23 @@ class Registry:
         self.get_modality(modality)
         return self.providers[f"modality:{modality}"]
 
+    def list_families(self) -> list[str]:
+        return sorted(self.families)
+
+    def get_family(self, name: str | None = None) -> ModelFamilySpec:
+        """The named model family, or the default one for ``None``."""
+        if name is None:
+            for spec in self.families.values():
+                if spec.default:
+                    return spec
+            from .errors import FourmError
+
+            raise FourmError("No default model family is registered; name one with model.family.")
+        try:
+            return self.families[name]
+        except KeyError:
+            raise UnknownNameError("model family", name, self.families) from None
+
     # -- derivation ----------------------------------------------------------------
     def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]]) -> Registry:
         """A new registry whose named modalities have tokenizer/masking settings changed."""
@@ -142,7 +168,7 @@ class Registry:
                 raise FourmError(f"Invalid settings for modality {name!r}:\n{exc}") from exc
         return Registry(
             modalities=MappingProxyType(mods), labelers=self.labelers, objectives=self.objectives,
-            providers=self.providers, plugin_manager=self.plugin_manager,
+            providers=self.providers, plugin_manager=self.plugin_manager, families=self.families,
         )
 
 

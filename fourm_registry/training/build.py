@@ -1,7 +1,8 @@
-"""Assembling a run from its config and the registry: modalities, model, activation checkpointing.
+"""Assembling a run from its config and the registry: modalities, model family, model, activation checkpointing.
 
-Nothing here names a modality: inputs/targets come from the config, their token layout,
-embeddings and losses from each modality's spec.
+Nothing here names a modality or a model family: inputs/targets come from the config, their
+token layout, embeddings and losses from each modality's spec, the model from the family the
+``model`` section names (``model.family``; default: the registry's default family).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import FourmError
+from ..families import ModelFamilySpec, family_of, resolve_family
 from ..spec import ModalityKind, ModalitySpec
 from .config import ModalitiesSection, TrainConfig
 
@@ -100,11 +102,21 @@ def load_initial_weights(model: nn.Module, path: str | Path, new_modalities: set
     return sorted(missing)
 
 
-def build_model_for(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec]) -> tuple[nn.Module, list[str]]:
-    """A fresh model, or one initialised from ``cfg.init`` (new modalities freshly initialised)."""
-    from ..model import build_model
+def run_family(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec] | None = None
+               ) -> tuple[ModelFamilySpec, Any]:
+    """The run's model family and validated model config; the family's ``check`` vets ``specs``."""
+    family, model_cfg = resolve_family(cfg.model, registry)
+    if family_of(cfg.model) is None:  # no ``family`` key: the default family's config, init-aware
+        model_cfg = model_config(cfg)
+    if specs is not None and family.check is not None:
+        family.check(cfg.modalities, specs)
+    return family, model_cfg
 
-    model = build_model(model_config(cfg), registry, specs)
+
+def build_model_for(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec]) -> tuple[nn.Module, list[str]]:
+    """A fresh model of the run's family, or one initialised from ``cfg.init`` (new modalities fresh)."""
+    family, model_cfg = run_family(cfg, registry)
+    model = family.build(model_cfg, registry, specs)
     fresh: list[str] = []
     if cfg.init is not None:
         exported = set(read_exported_config(cfg.init)["modalities"])

@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from ..config import ModalityOverride, StrictModel
 from ..data import DataConfig
+from ..families import FamilyModel
 from ..masking import MaskingConfig
 from ..model import FourMConfig
 
@@ -161,7 +162,8 @@ class EvalSection(StrictModel):
 
 class TrainConfig(StrictModel):
     modalities: ModalitiesSection
-    model: FourMConfig | None = None  # required unless ``init`` gives an exported model
+    # the built-in family's config, or ``{family: NAME, ...}`` (a FamilyModel, validated by that family)
+    model: SerializeAsAny[FourMConfig] | None = None  # required unless ``init`` gives an exported model
     masking: MaskingConfig = Field(default_factory=MaskingConfig)
     data: DataSection
     optim: OptimSection
@@ -173,11 +175,18 @@ class TrainConfig(StrictModel):
     out_dir: str = "runs/train"
     init: str | None = None  # exported model to start from (fine-tuning; new modalities fresh)
 
+    @field_validator("model", mode="wrap")
+    @classmethod
+    def _family(cls, value: Any, handler: Any) -> Any:
+        if isinstance(value, dict) and "family" in value:
+            return FamilyModel.model_validate(value)
+        return handler(value)
+
     @model_validator(mode="after")
     def _model_given(self) -> TrainConfig:
         if self.model is None and self.init is None:
             raise ValueError("give a model section (e.g. model: {preset: tiny}) or init: PATH")
-        if self.model is not None and self.model.act_checkpoint and self.deepspeed.activation_checkpointing:
+        if getattr(self.model, "act_checkpoint", False) and self.deepspeed.activation_checkpointing:
             raise ValueError("set deepspeed.activation_checkpointing or model.act_checkpoint, not both")
         return self
 

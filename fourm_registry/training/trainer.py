@@ -24,7 +24,7 @@ import torch.distributed as dist
 
 from ..errors import FourmError
 from .batching import count_tokens, move_batch
-from .build import build_model_for, enable_activation_checkpointing, resolve_modalities
+from .build import build_model_for, enable_activation_checkpointing, resolve_modalities, run_family
 from .checkpoint import CheckpointManager, capture_rng, restore_rng, standalone_params, write_text_atomic
 from .config import TrainConfig
 from .engine import build_engine
@@ -62,9 +62,10 @@ class Trainer:
                 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
             torch.use_deterministic_algorithms(True)
         self.registry, self.specs = resolve_modalities(cfg.modalities, self.registry)
+        self.family, self.model_cfg = run_family(cfg, self.registry, self.specs)
         self.paths = cfg.paths()
         # Data first: a missing shard should fail before the engine is built.
-        self.data = self._data or _default_data(cfg, self.registry, self.specs)
+        self.data = self._data or _default_data(cfg, self.registry, self.specs, self.family, self.model_cfg)
         self.loader = self.data.train(rank=self.dist.rank, world_size=self.dist.world_size,
                                       seed=cfg.train.seed)
         self.data.held_out(rank=self.dist.rank, world_size=self.dist.world_size, seed=cfg.eval.seed)
@@ -328,7 +329,10 @@ def _over_ranks(tokens: int, bad: bool) -> tuple[int, bool]:
     return tokens, bad
 
 
-def _default_data(cfg: TrainConfig, registry: Any, specs: list[Any]) -> DataFactory:
+def _default_data(cfg: TrainConfig, registry: Any, specs: list[Any], family: Any, model_cfg: Any) -> DataFactory:
+    """The family's own batches, or the core's masked token pipeline."""
+    if family.data is not None:
+        return family.data(cfg, registry, specs, model_cfg)
     from .data import ShardData
 
     return ShardData(cfg.data, cfg.masking, cfg.modalities, registry, specs, cfg.train.batch_size,
