@@ -11,7 +11,8 @@ Contract for plugin factories ``factory(spec, dim) -> nn.Module``:
 
 Parameter names follow 4M's checkpoints: ``token_emb``, ``proj``, ``pos_emb``, ``mod_emb``,
 ``to_logits``. Plugin knobs read from ``spec.extras``: ``learned_pos_emb`` (bool),
-``channels`` (PIXELS, default 3), ``embedding_dim`` (EMBEDDING, required).
+``channels`` (PIXELS, default 3), ``embedding_dim`` (EMBEDDING, required),
+``decoder_token_emb`` (dense decoders keep an unused ``token_emb``, as ml-4m's do).
 """
 from __future__ import annotations
 
@@ -95,6 +96,11 @@ class MaskTokenDecoderEmbedding(PositionModality):
     def __init__(self, spec: ModalitySpec, dim: int):
         super().__init__(spec, dim)
         self.to_logits = nn.Linear(dim, spec.tokenizer.vocab_size, bias=False)
+        if spec.extras.get("decoder_token_emb", False):
+            # ml-4m's image decoders carry a token embedding they never use; kept (frozen) so
+            # a released checkpoint round-trips with every tensor.
+            self.token_emb = nn.Embedding(spec.tokenizer.vocab_size, dim)
+            self.token_emb.weight.requires_grad_(False)
 
     def forward_embed(self, ids: torch.Tensor | None, positions: torch.Tensor) -> tuple[None, torch.Tensor]:
         return None, self.position_modality(positions)
