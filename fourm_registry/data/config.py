@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..config import StrictModel
+from ..limits import ReadLimits
 
 
 class DataConfig(StrictModel):
@@ -28,4 +29,5 @@ class DataConfig(StrictModel):
     prefetch_factor: int = Field(default=2, ge=1)
     segment_batches: int = Field(default=1000, ge=1)  # the stream is re-seeded every this many batches
     log_skips: int = Field(default=20, ge=0)  # skipped samples logged per worker (all are counted)
+    limits: ReadLimits = Field(default_factory=ReadLimits)  # member bytes, image pixels, array sizes
 

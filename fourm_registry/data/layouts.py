@@ -5,17 +5,14 @@
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import webdataset as wds
-
 from ..errors import FourmError
-from ..shards import expand_shards
-
-Handler = Callable[[Exception], bool]
+from ..limits import DEFAULT_LIMITS, ReadLimits
+from ..shards import ReadStats, expand_shards, iter_raw
 
 
 @dataclass(frozen=True)
@@ -27,16 +24,19 @@ class ShardSource:
     root: Path | None = None
     fields: tuple[str, ...] = ()
 
-    def samples(self, urls: Iterable[dict[str, Any]], handler: Handler) -> Iterator[dict[str, Any]]:
-        if self.layout == "flat":
-            yield from wds.tarfile_samples(urls, handler=handler)
-            return
+    def samples(self, urls: Iterable[dict[str, Any]], stats: ReadStats,
+                limits: ReadLimits = DEFAULT_LIMITS) -> Iterator[dict[str, Any]]:
+        """Raw samples of each unit in turn, read by the strict tar reader; refused samples and
+        unreadable shards are counted in ``stats`` (and logged), never raised."""
         for item in urls:
-            yield from self._zip(item["url"], handler)
+            if self.layout == "flat":
+                yield from iter_raw([item["url"]], stats, limits, bad_shards="skip")
+            else:
+                yield from self._zip(item["url"], stats, limits)
 
-    def _zip(self, unit: str, handler: Handler) -> Iterator[dict[str, Any]]:
+    def _zip(self, unit: str, stats: ReadStats, limits: ReadLimits) -> Iterator[dict[str, Any]]:
         assert self.root is not None
-        streams = [wds.tarfile_samples([{"url": str(self.root / f / unit)}], handler=handler) for f in self.fields]
+        streams = [iter_raw([str(self.root / f / unit)], stats, limits, bad_shards="skip") for f in self.fields]
         for number, parts in enumerate(_zip_longest(streams)):
             keys = [p.get("__key__") if p is not None else None for p in parts]
             if len(set(keys)) != 1:

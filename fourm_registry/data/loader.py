@@ -77,6 +77,8 @@ class TrainLoader:
             it = iter(self._loader(segment))
             try:
                 for i, (batch, snap) in enumerate(it):
+                    if batch is None:  # the stream cannot go on (nothing usable): one clear line
+                        raise FourmError(snap["error"])
                     self._live[snap["worker"]] = snap
                     if i < skip:
                         continue

@@ -17,6 +17,7 @@ import torch
 import webdataset as wds
 
 from ..batch import Batch
+from ..errors import FourmError
 from ..masking import Masker
 from ..shards import ReadStats, decode_sample
 from ..spec import ModalitySpec
@@ -25,6 +26,7 @@ from .config import DataConfig
 from .layouts import ShardSource
 from .prepare import SampleError, prepare_sample, source_field
 from .repeat import repeat_sampling
+from .starvation import Starvation
 
 log = logging.getLogger("fourm.data")
 
@@ -64,6 +66,21 @@ def _epoch_shards(plan: StreamPlan) -> Iterator[dict[str, Any]]:
         order = np.random.default_rng([plan.seed, plan.segment, epoch]).permutation(len(plan.source.units))
         mine = [plan.source.units[i] for i in order[plan.rank::plan.world_size]]
         yield from ({"url": u} for u in wds.split_by_worker(mine))
+        yield {"__pass__": True}  # every shard of this epoch was read (see Starvation)
+
+
+class _StreamStats(ReadStats):
+    """Stats whose samples refused by the tar reader are logged and watched like decode skips."""
+
+    def __init__(self, on_skip: Any):
+        super().__init__()
+        self._on_skip = on_skip
+
+    def problem(self, reason: str, detail: str, is_sample: bool) -> None:
+        if is_sample:
+            self._on_skip(self, reason, detail)
+        else:
+            self.note(reason)
 
 
 class TrainStream(torch.utils.data.IterableDataset):
@@ -73,22 +90,29 @@ class TrainStream(torch.utils.data.IterableDataset):
         super().__init__()
         self.plan = plan
 
-    def __iter__(self) -> Iterator[tuple[Batch, dict[str, Any]]]:
-        plan = self.plan
+    def __iter__(self) -> Iterator[tuple[Batch | None, dict[str, Any]]]:
+        """Batches; a stream that cannot go on yields ``(None, {"error": message})`` once and ends
+        (a DataLoader worker's exception would reach the user as a multi-line traceback)."""
         worker, _ = worker_info()
+        try:
+            yield from self._batches(worker)
+        except FourmError as exc:
+            yield None, {"worker": worker, "error": str(exc)}
+
+    def _batches(self, worker: int) -> Iterator[tuple[Batch, dict[str, Any]]]:
+        plan = self.plan
         shard_seed, shuffle_seed, repeat_seed, mask_seed = stream_seeds(plan.seed, plan.rank, plan.segment, worker)
-        stats = ReadStats()
-
-        def on_error(exc: Exception) -> bool:
-            self._skip(stats, f"unreadable tar: {type(exc).__name__}", str(exc))
-            return True
-
+        stats = _StreamStats(self._skip)
+        where = f"worker {worker} of rank {plan.rank}" if plan.world_size > 1 or plan.data.num_workers > 1 \
+            else "the data stream"
+        self._watch = watch = Starvation(plan.source.units, plan.data.shuffle_buffer, where)
         if plan.data.resampled:
             urls: Any = wds.ResampledShards(plan.source.units, seed=shard_seed, deterministic=True,
                                             worker_seed=lambda: 0)
         else:
             urls = _epoch_shards(plan)
-        raw = plan.source.samples(iter(urls), on_error)
+        watched = watch.urls(iter(urls), stats, epochs=not plan.data.resampled)
+        raw = watch.samples(plan.source.samples(watched, stats, plan.data.limits))
         if plan.data.shuffle_buffer > 1:
             initial = min(plan.data.shuffle_initial, plan.data.shuffle_buffer)
             raw = wds.shuffle(plan.data.shuffle_buffer, initial, rng=random.Random(shuffle_seed))(raw)
@@ -112,18 +136,20 @@ class TrainStream(torch.utils.data.IterableDataset):
             key = sample.get("__key__", "?")
             wanted = {k: v for k, v in sample.items() if k.startswith("__") or k.split(".", 1)[0] in fields}
             try:
-                prepared = prepare_sample(decode_sample(plan.registry, wanted), plan.specs)
+                prepared = prepare_sample(decode_sample(plan.registry, wanted, plan.data.limits), plan.specs)
             except SampleError as exc:
-                self._skip(stats, exc.reason, str(exc))
+                self._skip(stats, exc.reason, f"{sample.get('__url__', '?')}, {exc}")
                 continue
             except ValueError as exc:  # decode_sample: a member the codec cannot read
                 self._skip(stats, "undecodable member", str(exc) or f"sample {key!r}")
                 continue
             stats.samples += 1
+            self._watch.good += 1
             yield prepared
 
     def _skip(self, stats: ReadStats, reason: str, detail: str) -> None:
         stats.skip(reason)
+        self._watch.refused(stats)
         limit = self.plan.data.log_skips
         if stats.skipped <= limit:
             log.warning("skipped a sample (%s): %s", reason, detail)

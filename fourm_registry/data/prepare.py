@@ -19,7 +19,7 @@ class SampleError(ValueError):
 
     def __init__(self, reason: str, detail: str):
         super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+        self.reason, self.detail = reason, detail
 
 
 def source_field(spec: ModalitySpec) -> str:
@@ -101,5 +101,5 @@ def prepare_sample(sample: Mapping[str, Any], specs: Sequence[ModalitySpec]) -> 
             else:
                 out[spec.name] = _grid_ids(spec, value)
         except SampleError as exc:
-            raise SampleError(exc.reason, f"sample {key!r}: {exc}") from None
+            raise SampleError(exc.reason, f"sample {key!r}: {exc.detail}") from None
     return out

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import FourmError
-from ..shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats, decode_sample, expand_shards, iter_raw
+from ..shards import (TOKEN_PREFIX, AtomicShardWriter, BadSample, ReadStats, decode_sample, expand_shards,
+                      iter_raw)
 
 
 def token_dtype(vocab_size: int) -> type[np.integer]:
@@ -128,23 +129,19 @@ def tokenize_shard(src: str, dst: Path, tokenizers: Mapping[str, Any], registry:
             batch.raw.clear()
             batch.decoded.clear()
 
-        errors = 0
-        for raw in iter_raw([src], stats):
-            if stats.skipped > errors:  # a member failed to read: this sample may be partial
-                errors = stats.skipped
-                report.bad("incomplete sample: unreadable tar member (truncated shard?)")
-                continue
+        for raw in iter_raw([src], stats):  # an unreadable shard raises: never an empty "done" output
             try:
                 decoded = decode_sample(registry, raw)
-            except ValueError as exc:
-                report.bad(f"undecodable: {str(exc).split(': ', 1)[-1][:80]}")
+            except BadSample as exc:
+                report.bad(f"undecodable: {exc.reason}")
                 continue
             batch.raw.append(raw)
             batch.decoded.append(decoded)
             if len(batch) >= batch_size:
                 flush()
         flush()
-    for reason, n in stats.reasons.items():  # members, not samples: listed, not counted as samples
+    report.bad_samples += stats.skipped  # refused by the tar reader (truncated, duplicate key…)
+    for reason, n in stats.reasons.items():
         report.reasons[reason] = report.reasons.get(reason, 0) + n
 
 
