@@ -50,6 +50,21 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [g for g in groups if g["params"]]
 
 
+def multi_tensor_kwargs(params: list[Any]) -> dict[str, bool]:
+    """``fused=True`` where torch has a fused AdamW kernel for every parameter, else ``foreach``.
+
+    torch defaults to its single-tensor loop on CPU (foreach/fused only by default on CUDA);
+    the fused kernel updates all tensors in one pass (see benchmarks/bench_optim.py).
+    """
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    if not tensors:
+        return {}
+    supported = set(torch.utils._foreach_utils._get_fused_kernels_supported_devices())
+    if all(t.device.type in supported and t.is_floating_point() for t in tensors):
+        return {"fused": True}
+    return {"foreach": True}
+
+
 class GuardedAdamW(torch.optim.AdamW):
     """AdamW that refuses an update whose gradients are not finite.
 
@@ -60,6 +75,9 @@ class GuardedAdamW(torch.optim.AdamW):
     """
 
     def __init__(self, params: Iterable[Any], **kwargs: Any):
+        params = [{**g, "params": list(g["params"])} if isinstance(g, dict) else g for g in params]
+        if "fused" not in kwargs and "foreach" not in kwargs:
+            kwargs.update(multi_tensor_kwargs(params))
         super().__init__(params, **kwargs)
         self.overflow = False
         self.grad_norm: float | None = None
