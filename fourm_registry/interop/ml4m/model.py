@@ -40,14 +40,21 @@ def _shape(tensors: Mapping[str, torch.Tensor], key: str) -> tuple[int, ...] | N
     return tuple(t.shape) if t is not None else None
 
 
-def _mlp_ratio(dim: int, hidden: int, gated: bool) -> float:
-    """An ``mlp_ratio`` for which FourMConfig gives exactly the file's MLP width."""
+def _width(dim: int, ratio: float, gated: bool) -> int:
+    hidden = int(dim * ratio)
+    return int(2 * hidden / 3) if gated else hidden
+
+
+def _mlp_ratio(dim: int, hidden: int, gated: bool, stated: float) -> float:
+    """The config's ``mlp_ratio`` if it gives the file's MLP width, else one that does."""
+    if _width(dim, stated, gated) == hidden:
+        return stated
     if not gated:
         return hidden / dim
     for full in range(math.floor(1.5 * hidden), math.ceil(1.5 * (hidden + 1)) + 1):
         if int(2 * full / 3) == hidden:
             ratio = full / dim
-            if int(int(dim * ratio) * 2 / 3) == hidden:
+            if _width(dim, ratio, gated) == hidden:
                 return ratio
     raise FourmError(f"No mlp_ratio gives a SwiGLU width of {hidden} at dim {dim}.")
 
@@ -61,7 +68,8 @@ def model_config(config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor],
         raise FourmError(f"{source}: act_layer {act!r} is not supported (known: {', '.join(_ACTS)}).")
     dim, gated = int(config["dim"]), bool(config.get("gated_mlp", False))
     fc1 = _shape(tensors, "encoder.0.mlp.fc1.weight") or _shape(tensors, "decoder.0.mlp.fc1.weight")
-    ratio = float(config.get("mlp_ratio", 4.0)) if fc1 is None else _mlp_ratio(dim, fc1[0], gated)
+    stated = float(config.get("mlp_ratio", 4.0))
+    ratio = stated if fc1 is None else _mlp_ratio(dim, fc1[0], gated, stated)
     qk_norm = bool(config.get("qk_norm", False)) or any(k.endswith("attn.q_norm.weight") for k in tensors)
     cfg = {"dim": dim, "encoder_depth": int(config["encoder_depth"]),
            "decoder_depth": int(config["decoder_depth"]), "num_heads": int(config["num_heads"]),
