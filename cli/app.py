@@ -14,6 +14,7 @@ from fourm_registry import FourmError, __version__
 from fourm_registry.plugins import call_each
 from fourm_registry.registry import get_registry
 
+from . import convert as convert_cmd
 from . import generate as generate_cmd
 from . import data as data_cmd
 from . import families as families_cmd
@@ -28,7 +29,7 @@ from ._registry import registry_from  # noqa: F401  (re-exported: plugins' comma
 
 # Each core command group lives in its own module exposing ``register(app)``.
 COMMAND_MODULES = [modalities_cmd, families_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
-                   tokenizer_cmd, tokenize_cmd, merge_cmd]
+                   tokenizer_cmd, tokenize_cmd, merge_cmd, convert_cmd]
 
 
 class FourmGroup(TyperGroup):
