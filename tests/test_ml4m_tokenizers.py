@@ -56,7 +56,7 @@ def max_diff(a: torch.Tensor, ref: np.ndarray) -> float:
 
 def rel(a: torch.Tensor, ref: np.ndarray) -> float:
     r = float(np.asarray(ref).reshape(-1)[0])
-    return abs(float(a.reshape(-1)[0]) - r) / max(abs(r), 1e-12)
+    return abs(float(a.detach().reshape(-1)[0]) - r) / max(abs(r), 1e-12)
 
 
 def loss_fn(info: dict) -> str:
@@ -128,7 +128,7 @@ def test_training_losses(kind, case):
     assert rel(code_loss, z[f"{case}.loss.train_code_loss"]) <= LOSS_REL
     assert rel(rec, z[f"{case}.loss.train_reconst"]) <= LOSS_REL
     total = info["cases"][case]["train_forward"]
-    assert abs(float(rec + total["codebook_weight"] * code_loss) - total["total_loss"]) <= LOSS_REL * abs(total["total_loss"])
+    assert abs(float((rec + total["codebook_weight"] * code_loss).detach()) - total["total_loss"]) <= LOSS_REL * abs(total["total_loss"])
 
 
 @pytest.mark.parametrize("kind,case", [c for c in CASES if f"{c[1]}.fwd.x0_pred" in fixture(c[0])[1]])

@@ -39,6 +39,15 @@ def is_released_tokenizer(path: str | Path) -> bool:
     return p.is_dir() and (p / WEIGHTS_FILE).is_file() and read_config(p) is not None
 
 
+def is_released_source(source: str | Path) -> bool:
+    """A released-layout directory, or a hub id (``owner/name``) that is not a local path."""
+    p = Path(source).expanduser()
+    if p.exists():
+        return is_released_tokenizer(p)
+    text = str(source)
+    return bool(_HUB_ID.match(text)) and not text.startswith((".", "/", "~"))
+
+
 def resolve(source: str | Path) -> Path:
     """A local directory as it is; a hub id downloaded (config + weights only) to the HF cache."""
     p = Path(source).expanduser()
@@ -150,3 +159,20 @@ def save_released_tokenizer(model: Any, path: str | Path) -> None:
     (out / CONFIG_FILE).write_text(json.dumps(cfg, sort_keys=True, indent=2))
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={k: str(v) for k, v in cfg.items()})
+
+
+def released_model_for(spec: Any, source: str | Path, vector: bool = False) -> Any:
+    """The released tokenizer at ``source`` wrapped for ``spec``'s tokenizer; sizes checked."""
+    from .adapters import ReleasedDenseModel, ReleasedVectorModel
+
+    released = load_released_tokenizer(source)
+    is_vector = released.arch.quant_type == "memcodes" or not hasattr(released.arch.encoder, "grid")
+    if is_vector != vector:
+        want = "a vector (MLP)" if vector else "a grid (ViT / DiVAE)"
+        raise FourmError(f"Modality {spec.name!r} needs {want} tokenizer; {source} is not one.")
+    model = ReleasedVectorModel(released, spec.name) if vector else ReleasedDenseModel(released, spec.name)
+    if model.config.vocab_size > spec.tokenizer.vocab_size:
+        raise FourmError(f"Modality {spec.name!r}: the released tokenizer {source} has "
+                         f"{model.config.vocab_size} codes but the modality's vocab_size is "
+                         f"{spec.tokenizer.vocab_size}.")
+    return model

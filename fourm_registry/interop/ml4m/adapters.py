@@ -1,0 +1,96 @@
+"""Released 4M tokenizers behind fourm's tokenizer protocol (what ``DenseTokenizer`` and
+``VectorTokenizer`` call): ``config``, ``encode(x)``, ``decode(ids)``, ``save_pretrained``.
+
+Inputs arrive as fourm's adapters make them: images in [-1, 1] (so a released model's
+``undo_std`` de-standardisation is already done), depth standardised per image, class
+maps one-hot (turned back into ids for the label embedding). ``save_pretrained`` writes the
+released layout again, so what fourm saves ml-4m reads.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .tokenizers import save_released_tokenizer
+
+DEFAULT_DIFFUSION_STEPS = 25  # what ml-4m's plotting utilities decode with
+
+
+@dataclass(frozen=True)
+class ReleasedInfo:
+    """The fields fourm reads from ``tokenizer.config``."""
+
+    modality: str
+    in_channels: int
+    out_channels: int
+    vocab_size: int
+    pixels_per_token: int
+    decoder: str
+    num_tokens: int = 0
+    in_features: int = 0
+    source: str = "released"
+
+    def model_dump(self, **_: Any) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Released(nn.Module):
+    def __init__(self, released: nn.Module, info: ReleasedInfo):
+        super().__init__()
+        self.released, self.config = released.eval(), info
+
+    def save_pretrained(self, path: str | Path) -> None:
+        save_released_tokenizer(self.released, path)
+
+    def summary(self) -> dict[str, Any]:
+        return {"parameters": sum(p.numel() for p in self.parameters()), **self.config.model_dump()}
+
+
+class ReleasedDenseModel(_Released):
+    """A released ViT VQ-VAE or DiVAE for a grid modality: ``B×C×H×W`` ↔ ``B×h×w`` ids."""
+
+    def __init__(self, released: nn.Module, modality: str, diffusion_steps: int = DEFAULT_DIFFUSION_STEPS):
+        a = released.arch
+        ppt = a.patch_size if a.patch_proj else 1
+        super().__init__(released, ReleasedInfo(
+            modality=modality, in_channels=a.n_labels or a.n_channels, out_channels=a.n_labels or a.n_channels,
+            vocab_size=a.codebook_size, pixels_per_token=ppt,
+            decoder="diffusion" if a.kind == "divae" else "vit"))
+        self.diffusion_steps = diffusion_steps
+
+    def _ids_input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.argmax(dim=1) if self.released.cls_emb is not None else x
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.released.tokenize(self._ids_input(x))
+
+    @torch.no_grad()
+    def decode(self, ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if self.config.decoder != "diffusion":
+            return self.released.decode_tokens(ids)
+        size = (ids.shape[-2] * self.released.arch.patch_size, ids.shape[-1] * self.released.arch.patch_size)
+        return self.released.decode_tokens(ids, timesteps=self.diffusion_steps, generator=generator,
+                                           image_size=size)
+
+
+class ReleasedVectorModel(_Released):
+    """A released BottleneckMLP + memcodes tokenizer: ``B×F`` vectors ↔ ``B×heads`` ids."""
+
+    def __init__(self, released: nn.Module, modality: str):
+        a = released.arch
+        super().__init__(released, ReleasedInfo(
+            modality=modality, in_channels=a.n_channels, out_channels=a.n_channels, vocab_size=a.codebook_size,
+            pixels_per_token=1, decoder="mlp", num_tokens=a.tokens_per_position, in_features=a.n_channels))
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.released.tokenize(x[:, :, None, None]).reshape(x.shape[0], -1)
+
+    @torch.no_grad()
+    def decode(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.released.decode_tokens(ids.reshape(ids.shape[0], -1, 1, 1)).reshape(ids.shape[0], -1)
