@@ -27,6 +27,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import FourmError
+from .safe_load import check_torch_file, safe_deepspeed_loads, safe_torch_load
 
 TAG_PREFIX = "step_"
 TMP_PREFIX = ".tmp-"
@@ -193,32 +194,74 @@ class CheckpointManager:
         os.replace(part, path)
 
     def prune(self) -> None:
-        """Delete all but the newest ``keep_last`` complete checkpoints and stale temporaries."""
+        """Delete all but the newest ``keep_last`` complete checkpoints, stale temporaries and
+        orphans (``step_*`` without ``meta.json``: a kill inside an earlier prune)."""
         for p in self.root.iterdir():
-            if p.is_dir() and p.name.startswith(TMP_PREFIX):
+            if p.is_dir() and (p.name.startswith(TMP_PREFIX) or
+                               (p.name.startswith(TAG_PREFIX) and not (p / "meta.json").is_file())):
                 shutil.rmtree(p, ignore_errors=True)
         if not self.keep_last:
             return
         for tag in self.complete()[:-self.keep_last]:
+            (self.root / tag / "meta.json").unlink(missing_ok=True)  # first: a kill mid-delete leaves an orphan
             shutil.rmtree(self.root / tag, ignore_errors=True)
 
     # -- load ------------------------------------------------------------------------
+    def _meta(self, tag: str) -> dict[str, Any]:
+        path = self.root / tag / "meta.json"
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise CheckpointError(f"Broken checkpoint {self.root / tag}: meta.json is missing.") from None
+        except (ValueError, OSError) as exc:
+            raise CheckpointError(f"Broken checkpoint {path}: not valid JSON ({exc}).") from None
+        bad = [k for k in ("step", "world_size") if not isinstance(meta, dict) or not isinstance(meta.get(k), int)
+               or isinstance(meta.get(k), bool)]
+        if bad:
+            raise CheckpointError(f"Broken checkpoint {path}: {', '.join(bad)} missing or not an integer.")
+        return meta
+
     def load(self, engine: Any, tag: str | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """Restore ``engine`` from ``tag`` (default: latest); returns (client state, rank state)."""
+        """Restore ``engine`` from ``tag`` (default: latest); returns (client state, rank state).
+
+        Every file is read without unpickling objects (:mod:`.safe_load`); a broken checkpoint
+        raises one :class:`CheckpointError` line naming the directory and what is wrong.
+        """
         tag = tag or self.latest()
         if tag is None:
             return None
-        meta = json.loads((self.root / tag / "meta.json").read_text())
+        folder = self.root / tag
+        meta = self._meta(tag)
         if meta["world_size"] != self.world_size:
             raise CheckpointError(
-                f"Checkpoint {self.root / tag} was written by {meta['world_size']} ranks; resume it "
+                f"Checkpoint {folder} was written by {meta['world_size']} ranks; resume it "
                 f"with {meta['world_size']} ranks (this run has {self.world_size}), or start a new "
                 "run from an exported model with --init.")
-        path, client_state = engine.load_checkpoint(str(self.root), tag=tag,
-                                                    load_optimizer_states=True,
-                                                    load_lr_scheduler_states=False)
+        for f in sorted(folder.glob("*.pt")):
+            try:
+                check_torch_file(f)
+            except FourmError as exc:
+                raise CheckpointError(f"Broken checkpoint: {exc}; delete {folder} to resume from an "
+                                      "earlier one.") from None
+        try:
+            with safe_deepspeed_loads(engine):
+                path, client_state = engine.load_checkpoint(str(self.root), tag=tag,
+                                                            load_optimizer_states=True,
+                                                            load_lr_scheduler_states=False)
+        except FourmError as exc:
+            raise CheckpointError(f"Cannot resume from {folder}: {exc}") from None
+        except Exception as exc:  # DeepSpeed / torch: missing keys, shape mismatch, corrupt archive
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            kind = "it does not match this model (other modalities or sizes?)" \
+                if "state_dict" in str(exc) or "size mismatch" in str(exc) else "it is unreadable"
+            raise CheckpointError(f"Cannot resume from {folder}: {kind} ({type(exc).__name__}: {first}).") from None
         if path is None:
-            raise CheckpointError(f"DeepSpeed could not load checkpoint {self.root / tag}.")
-        rank_file = self.root / tag / f"rank_{self.rank:05d}.pt"
-        rank_state = torch.load(rank_file, map_location="cpu", weights_only=True)
+            raise CheckpointError(f"DeepSpeed could not load checkpoint {folder} (model states missing?).")
+        rank_file = folder / f"rank_{self.rank:05d}.pt"
+        try:
+            rank_state = safe_torch_load(rank_file)
+        except FourmError as exc:
+            raise CheckpointError(f"Broken checkpoint: {exc}.") from None
+        if not isinstance(rank_state, dict) or not isinstance(client_state or {}, dict):
+            raise CheckpointError(f"Broken checkpoint {folder}: the rank or client state is not a mapping.")
         return dict(client_state or {}), rank_state

@@ -25,7 +25,7 @@ import torch.distributed as dist
 from ..errors import FourmError
 from .batching import count_tokens, move_batch
 from .build import build_model_for, enable_activation_checkpointing, resolve_modalities, run_family
-from .checkpoint import CheckpointManager, capture_rng, restore_rng, standalone_params, write_text_atomic
+from .checkpoint import CheckpointError, CheckpointManager, capture_rng, restore_rng, standalone_params, write_text_atomic
 from .config import TrainConfig
 from .engine import build_engine
 from .evaluate import evaluate
@@ -102,9 +102,13 @@ class Trainer:
         if loaded is None:
             return None
         client, rank_state = loaded
-        self.state = TrainState.from_dict(client["train_state"])
-        self.loader.load_state_dict(rank_state["data"])
-        restore_rng(rank_state["rng"])
+        try:
+            self.state = TrainState.from_dict(client["train_state"])
+            self.loader.load_state_dict(rank_state["data"])
+            restore_rng(rank_state["rng"])
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:
+            raise CheckpointError(f"Broken checkpoint {self.ckpt.root / tag}: its training, data or RNG "
+                                  f"state is malformed ({type(exc).__name__}: {exc}).") from None
         return tag
 
     # -- the loop --------------------------------------------------------------------
