@@ -13,6 +13,16 @@ from typing import Any
 
 from fourm_registry.tokens import COORD_BINS, NUM_COORD_AXES
 
+
+class Detections(list):
+    """A list of ``{"box": [x0, y0, x1, y1] pixels, "label": str, "score": float}`` that also
+    knows the ``image_size`` (W, H) its pixel boxes refer to, so they can be normalised."""
+
+    def __init__(self, instances=(), image_size: tuple[int, int] | None = None):
+        super().__init__(instances)
+        self.image_size = tuple(image_size) if image_size is not None else None
+
+
 SCORE_THRESHOLD = 0.6
 _COORD = re.compile(r"^v([0-9])=([0-9]+)$")
 

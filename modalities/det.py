@@ -2,23 +2,16 @@
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from typing import Any
 
 from fourm_registry import Codec, MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
+from fourm_registry.codecs import strict_json_loads
 from fourm_registry.tokenizers.sequence import TEXT_TOKENS_KEY, sequence_tokenizer_factory
 
-from ._boxes import COCO_CLASSES, boxes_to_text, text_to_boxes
+from ._boxes import COCO_CLASSES, Detections, boxes_to_text, text_to_boxes
 from .labelers import labeler_spec
-
-
-class Detections(list):
-    """A list of ``{"box": [x0, y0, x1, y1] pixels, "label": str, "score": float}`` that also
-    knows the ``image_size`` (W, H) its pixel boxes refer to, so they can be normalised."""
-
-    def __init__(self, instances=(), image_size: tuple[int, int] | None = None):
-        super().__init__(instances)
-        self.image_size = tuple(image_size) if image_size is not None else None
 
 
 def _encode(value: Any) -> bytes:
@@ -28,14 +21,22 @@ def _encode(value: Any) -> bytes:
     return json.dumps({"image_size": list(size), "instances": list(value)}).encode("utf-8")
 
 
+def _number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def _decode(data: bytes) -> Detections:
-    obj = json.loads(data.decode("utf-8"))
-    if not isinstance(obj, dict) or "instances" not in obj or "image_size" not in obj:
+    obj = strict_json_loads(data)  # refuses NaN / Infinity
+    if not isinstance(obj, dict) or not isinstance(obj.get("instances"), list) or "image_size" not in obj:
         raise ValueError("det JSON must be an object with 'image_size' and 'instances'")
+    size = obj["image_size"]
+    if not isinstance(size, list) or len(size) != 2 or not all(_number(v) and v > 0 for v in size):
+        raise ValueError(f"det image_size must be two positive numbers (W, H), got {size!r}")
     for inst in obj["instances"]:
-        if len(inst.get("box", ())) != 4 or "label" not in inst:
-            raise ValueError(f"malformed det instance {inst!r}")
-    return Detections(obj["instances"], image_size=obj["image_size"])
+        box = inst.get("box") if isinstance(inst, dict) else None
+        if not isinstance(box, list) or len(box) != 4 or not all(map(_number, box)) or "label" not in inst:
+            raise ValueError(f"malformed det instance {inst!r} (a box is 4 finite numbers, plus a label)")
+    return Detections(obj["instances"], image_size=size)
 
 
 def to_text(value: Any) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fourm_modalities.det import Detections
+from fourm_modalities._boxes import Detections
 
 from ._torch import check_model_ref, group_by_size, load_model, model_dtype, to_pil
 
