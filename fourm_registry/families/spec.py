@@ -29,7 +29,7 @@ class ModelFamilySpec(BaseModel):
     ``config`` is the pydantic model of the run config's ``model`` section (without the
     ``family`` key). ``build`` makes a fresh model from the registered modalities, ``data``
     the run's loaders (``None``: the core's masked token pipeline), ``check`` validates the
-    run's modality selection before anything is built. ``load`` reads an exported directory
+    run's modality selection against the model config before anything is built. ``load`` reads an exported directory
     (``save_pretrained`` of the built module), ``encode_features`` gives (B, N, D) features
     of images for probing, ``generator`` wraps a loaded model for ``fourm generate`` (``None``:
     the family cannot generate). ``default`` marks the family used when ``model`` names none
@@ -43,7 +43,7 @@ class ModelFamilySpec(BaseModel):
     config: type[BaseModel]
     build: Builder
     data: DataBuilder | None = None
-    check: Callable[[Any, list[ModalitySpec]], None] | None = None
+    check: Callable[[Any, list[ModalitySpec], Any], None] | None = None  # (modalities section, specs, model cfg)
     load: Callable[[Any, Any], Any] | None = None  # (directory, registry) -> module
     encode_features: FeatureFn | None = None
     generator: Callable[[Any], Any] | None = None

@@ -109,7 +109,7 @@ def run_family(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec] | None
     if family_of(cfg.model) is None:  # no ``family`` key: the default family's config, init-aware
         model_cfg = model_config(cfg)
     if specs is not None and family.check is not None:
-        family.check(cfg.modalities, specs)
+        family.check(cfg.modalities, specs, model_cfg)
     return family, model_cfg
 
 
