@@ -20,7 +20,7 @@ from ..batch import Batch
 from ..errors import FourmError
 from ..masking import Masker
 from ..shards import ReadStats, decode_sample
-from ..spec import ModalitySpec
+from ..spec import ModalityKind, ModalitySpec
 from .collate import collate
 from .config import DataConfig
 from .layouts import ShardSource
@@ -132,6 +132,7 @@ class TrainStream(torch.utils.data.IterableDataset):
     def _decode(self, raw: Iterator[dict[str, Any]], stats: ReadStats) -> Iterator[dict[str, Any]]:
         plan = self.plan
         fields = {source_field(s) for s in plan.specs}
+        self._sequences = [s for s in plan.specs if s.kind is ModalityKind.SEQUENCE]
         for sample in raw:
             key = sample.get("__key__", "?")
             wanted = {k: v for k, v in sample.items() if k.startswith("__") or k.split(".", 1)[0] in fields}
@@ -143,6 +144,9 @@ class TrainStream(torch.utils.data.IterableDataset):
             except ValueError as exc:  # decode_sample: a member the codec cannot read
                 self._skip(stats, "undecodable member", str(exc) or f"sample {key!r}")
                 continue
+            for spec in self._sequences:
+                if spec.tokenizer.max_length and len(prepared[spec.name]) >= spec.tokenizer.max_length:
+                    stats.note(f"{spec.token_key} cut to max_length - 1 ids (+ [EOS])")
             stats.samples += 1
             self._watch.good += 1
             yield prepared

@@ -123,7 +123,8 @@ class Masker:
 
     def _sequence(self, spec: ModalitySpec, ids: np.ndarray, n_in: int, n_tgt: int, keep_all: bool,
                   rng: np.random.Generator) -> MaskedModality:
-        seq = [*ids.tolist(), EOS_ID][: spec.tokenizer.max_length]
+        limit = spec.tokenizer.max_length
+        seq = [*(ids.tolist()[: limit - 1] if limit else ids.tolist()), EOS_ID]  # [EOS] is never cut off
         keep_prob = 1.0 if keep_all else float(rng.uniform(0.0, 1.0))
         inputs, targets = mask_to_budget(seq, n_in, keep_prob, self.config.keep_prob_decay, rng)
         targets = truncate_target(targets, n_tgt, rng)

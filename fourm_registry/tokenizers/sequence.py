@@ -32,6 +32,7 @@ class SequenceTokenizer:
     def __init__(self, spec: Any, text: TextTokenizer):
         self.spec = spec
         self.text = text
+        self.truncated = 0  # values cut to max_length so far (counted, never silent)
         if text.vocab_size > spec.tokenizer.vocab_size:
             raise FourmError(
                 f"Modality {spec.name!r}: text tokenizer {text.source} has {text.vocab_size} ids but "
@@ -56,7 +57,9 @@ class SequenceTokenizer:
     def encode(self, values: Sequence[Any], keys: Sequence[Any] | None = None) -> list[np.ndarray]:
         texts = [self.to_text(v, sample_label(keys, i)) for i, v in enumerate(values)]
         limit = self.spec.tokenizer.max_length
-        return [np.asarray(ids[:limit], dtype=np.int64) for ids in self.text.encode_batch(texts)]
+        encoded = self.text.encode_batch(texts)
+        self.truncated += sum(len(ids) > limit for ids in encoded)  # reported by fourm tokenize
+        return [np.asarray(ids[:limit], dtype=np.int64) for ids in encoded]
 
     def decode_text(self, tokens: Any, key: Any = "?") -> str:
         try:

@@ -171,5 +171,9 @@ def tokenize_shards(shards: Any, tokenizers: Mapping[str, Any], registry: Any, o
         report.shards_written += 1
         if on_shard is not None:
             on_shard(src, "written")
+    for name, tok in tokenizers.items():
+        cut = int(getattr(tok, "truncated", 0) or 0)
+        if cut:
+            report.reasons[f"{name}: longer than max_length, cut (kept; training ends it with [EOS])"] = cut
     report.seconds = time.perf_counter() - start
     return report
