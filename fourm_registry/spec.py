@@ -119,14 +119,21 @@ class MaskingSpec(_Frozen):
 
 
 class LabelerSpec(_Frozen):
-    """A pseudo-labeler: ``factory(model_id_or_path, device)`` returns a :class:`Labeler`."""
+    """A pseudo-labeler: ``factory(model_id_or_path, device)`` returns a :class:`Labeler`.
+
+    ``inputs`` says what ``fourm label`` calls it on: RGB images, the caption texts, or whole
+    decoded samples (``"sample"``: dicts of every field, with the image also under
+    ``__image__``), for modalities derived from other fields. ``reads`` names the modalities a
+    sample labeler uses, so labelers of those run first in the same pass.
+    """
 
     name: str = Field(pattern=_NAME.pattern)
     modality: str
     default_model: str | None = None
     factory: Callable[[Any, str], Any]
     description: str = ""
-    inputs: Literal["image", "text"] = "image"  # `fourm label` calls it on images, or on texts
+    inputs: Literal["image", "text", "sample"] = "image"
+    reads: tuple[str, ...] = ()
 
 
 class Objective(_Frozen):

@@ -21,9 +21,9 @@ from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn)
 
 from ..errors import FourmError
-from ..shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats
+from ..shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats, decode_member
 from .inputs import RawItem, SourceShard, load_image
-from .labelers import TextInput
+from .labelers import SampleInput, TextInput
 from .report import LabelReport, _Rate
 from .resume import PARTIAL_SUFFIX, remove_stale_tmp
 
@@ -40,8 +40,8 @@ class _ShardLabeler:
     """Labels one source shard into one writer, batch by batch."""
 
     def __init__(self, labelers: Mapping[str, Any], report: LabelReport, *, image_field: str,
-                 caption_field: str | None, batch_size: int, min_size: int):
-        self.labelers, self.report = labelers, report
+                 caption_field: str | None, batch_size: int, min_size: int, registry: Any = None):
+        self.labelers, self.report, self.registry = labelers, report, registry
         self.image_field, self.caption_field = image_field, caption_field
         self.batch_size, self.min_size = max(1, batch_size), min_size
 
@@ -75,7 +75,7 @@ class _ShardLabeler:
         good = [True] * len(batch)
         for name, fn in self.labelers.items():
             start = time.perf_counter()
-            values[name] = self._run(name, fn, batch, good)
+            values[name] = self._run(name, fn, batch, good, values)
             self.report.labeler_seconds[name] = (self.report.labeler_seconds.get(name, 0.0)
                                                  + time.perf_counter() - start)
         out = []
@@ -91,8 +91,32 @@ class _ShardLabeler:
             out.append(sample)
         return out
 
-    def _inputs(self, name: str, fn: Any, batch: list[_Item], good: list[bool]) -> list[Any]:
-        """Images, or captions for a text labeler (a sample without one is skipped)."""
+    def _samples(self, batch: list[_Item], values: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+        """Decoded samples for a sample labeler: carried-over fields, the image (also under
+        ``__image__``), the caption and the values labeled earlier in this pass."""
+        out = []
+        for i, item in enumerate(batch):
+            sample: dict[str, Any] = {"__key__": item.key, "__image__": item.image, self.image_field: item.image}
+            if self.caption_field and item.caption is not None:
+                sample[self.caption_field] = item.caption
+            for suffix, data in item.fields.items():
+                if suffix.split(".", 1)[0] in self.labelers:
+                    continue  # relabeled in this pass: the new value comes below
+                try:
+                    field, value = decode_member(self.registry, suffix, data)
+                except Exception:  # an undecodable carried-over member is simply not offered
+                    continue
+                sample[field] = value
+            sample.update({name: vals[i] for name, vals in values.items() if vals[i] is not None})
+            out.append(sample)
+        return out
+
+    def _inputs(self, name: str, fn: Any, batch: list[_Item], good: list[bool],
+                values: Mapping[str, list[Any]]) -> list[Any]:
+        """Images, captions for a text labeler (a sample without one is skipped), or decoded
+        samples for a sample labeler."""
+        if isinstance(fn, SampleInput):
+            return self._samples(batch, values)
         if not isinstance(fn, TextInput):
             return [item.image for item in batch]
         for i, item in enumerate(batch):
@@ -101,8 +125,9 @@ class _ShardLabeler:
                 self.report.count(self.report.skipped, f"no caption for the {name} labeler")
         return [item.caption or "" for item in batch]
 
-    def _run(self, name: str, fn: Any, batch: list[_Item], good: list[bool]) -> list[Any]:
-        inputs = self._inputs(name, fn, batch, good)
+    def _run(self, name: str, fn: Any, batch: list[_Item], good: list[bool],
+             values: Mapping[str, list[Any]]) -> list[Any]:
+        inputs = self._inputs(name, fn, batch, good, values)
         try:
             result = list(fn(inputs))
             if len(result) != len(inputs):
@@ -175,7 +200,7 @@ def label_shards(
     out.mkdir(parents=True, exist_ok=True)
     report = LabelReport()
     worker = _ShardLabeler(labelers, report, image_field=image_field, caption_field=caption_field,
-                           batch_size=batch_size, min_size=min_size)
+                           batch_size=batch_size, min_size=min_size, registry=registry)
     known = [s.size for s in sources]
     total = sum(known) if all(n is not None for n in known) else None  # type: ignore[misc]
     start = time.perf_counter()

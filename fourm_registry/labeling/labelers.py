@@ -33,18 +33,59 @@ class TextInput:
         return self.fn(captions)
 
 
+@dataclass(frozen=True)
+class SampleInput:
+    """A labeler called on decoded sample dicts (``inputs="sample"``); ``reads`` run before it."""
+
+    fn: Callable[[list[dict[str, Any]]], list[Any]]
+    reads: tuple[str, ...] = ()
+
+    def __call__(self, samples: list[dict[str, Any]]) -> list[Any]:
+        return self.fn(samples)
+
+
+def _chosen(registry: Any, name: str, labeler_names: Mapping[str, str]) -> Any:
+    spec = registry.get_modality(name)
+    return registry.get_labeler(labeler_names[name]) if name in labeler_names else spec.labeler
+
+
+def run_order(names: Sequence[str], reads: Mapping[str, Sequence[str]]) -> list[str]:
+    """``names`` so that each comes after the ones of this run it reads (stable; a cycle is an error)."""
+    done: list[str] = []
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            cycle = " -> ".join(visiting[visiting.index(name):] + [name])
+            raise FourmError(f"Labelers read each other in a cycle: {cycle}.")
+        visiting.append(name)
+        for dep in reads.get(name, ()):
+            if dep in names and dep != name:
+                visit(dep)
+        visiting.pop()
+        done.append(name)
+
+    for n in names:
+        visit(n)
+    return done
+
+
 def build_labelers(registry: Any, modalities: Sequence[str], device: str,
                    models: Mapping[str, str] | None = None,
                    labeler_names: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One loaded labeler per modality: the modality's own, or a named registered one."""
+    """One loaded labeler per modality (the modality's own, or a named registered one), in run
+    order: a sample labeler after the labelers of this run it reads."""
     models, labeler_names = dict(models or {}), dict(labeler_names or {})
     for name in list(models) + list(labeler_names):
         if name not in modalities:
             raise FourmError(f"A model or labeler was given for {name!r}, which is not in --modalities")
+    chosen = {name: _chosen(registry, name, labeler_names) for name in modalities}
+    order = run_order(list(modalities), {n: lab.reads for n, lab in chosen.items() if lab is not None})
     out: dict[str, Any] = {}
-    for name in modalities:
-        spec = registry.get_modality(name)
-        lab = registry.get_labeler(labeler_names[name]) if name in labeler_names else spec.labeler
+    for name in order:
+        lab = chosen[name]
         if lab is None or lab.modality != name:
             have = sorted(m for m, s in registry.modalities.items() if s.labeler is not None)
             raise FourmError(f"Modality {name!r} has no pseudo-labeler"
@@ -53,7 +94,8 @@ def build_labelers(registry: Any, modalities: Sequence[str], device: str,
         model = models.get(name) or lab.default_model
         try:
             labeler = lab.factory(model, device)
-            out[name] = TextInput(labeler) if lab.inputs == "text" else labeler
+            out[name] = (TextInput(labeler) if lab.inputs == "text" else
+                         SampleInput(labeler, lab.reads) if lab.inputs == "sample" else labeler)
         except FourmError:
             raise
         except Exception as exc:

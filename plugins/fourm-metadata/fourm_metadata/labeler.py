@@ -57,8 +57,12 @@ class MetadataLabeler:
     """``labeler(images)`` → image statistics; ``label_samples(samples)`` adds the counts that
     other modalities of each sample give (caption, det, human_poses, sam_instance)."""
 
-    def __call__(self, images: Sequence[Any]) -> list[dict[str, float]]:
-        return [image_statistics(rgb_array(img, i)) for i, img in enumerate(images)]
+    def __call__(self, inputs: Sequence[Any]) -> list[dict[str, float]]:
+        """Images → statistics; decoded samples (``fourm label``, ``inputs="sample"``) → statistics
+        of ``__image__`` plus the counts of the sample's other fields."""
+        if inputs and isinstance(inputs[0], Mapping):
+            return self.label_samples(inputs, image_key="__image__")
+        return [image_statistics(rgb_array(img, i)) for i, img in enumerate(inputs)]
 
     def label_samples(self, samples: Sequence[Mapping[str, Any]], image_key: str = "rgb") -> list[dict]:
         return [{**image_statistics(rgb_array(s[image_key], i)), **sample_counts(s)}

@@ -80,8 +80,9 @@ SPEC = ModalitySpec(
     masking=MaskingSpec(rule="span"),
     codec=json_codec(check=check_metadata),
     labeler=LabelerSpec(name="image_statistics", modality="metadata", factory=make_labeler,
+                        inputs="sample", reads=("caption", "det", "human_poses", "sam_instance"),
                         description="size, brightness, contrast, saturation, colourfulness, entropy "
-                                    "(+ caption/instance counts with label_samples)"),
+                                    "+ caption/instance counts of the sample's other fields"),
     to_text=to_text,
     from_text=from_text,
     draw=draw,
