@@ -42,6 +42,14 @@ class DenseTokenizerFactory:
         from .dense import DenseTokenizer
         from .vqvae import VQVAE
 
+        released = _released_model(spec, path, vector=False)
+        if released is not None:
+            adapter = self.adapter(spec)
+            if released.config.in_channels != adapter.in_channels:
+                raise FourmError(f"Modality {spec.name!r}: the released tokenizer {path} takes "
+                                 f"{released.config.in_channels} channels, the modality gives "
+                                 f"{adapter.in_channels}.")
+            return DenseTokenizer(spec, adapter, released)
         model = VQVAE.from_pretrained(path)
         saved = model.config
         if saved.modality and saved.modality != spec.name:
@@ -55,3 +63,10 @@ class DenseTokenizerFactory:
             raise FourmError(f"Modality {spec.name!r}: the tokenizer at {path} takes "
                              f"{saved.in_channels} channels, the modality gives {adapter.in_channels}.")
         return DenseTokenizer(spec, adapter, model)
+
+
+def _released_model(spec: Any, path: str | Path, vector: bool) -> Any:
+    """A released 4M tokenizer (ml-4m layout directory or hub id) for ``spec``, else ``None``."""
+    from ..interop.ml4m.tokenizers import is_released_source, released_model_for  # lazy: torch
+
+    return released_model_for(spec, path, vector=vector) if is_released_source(path) else None

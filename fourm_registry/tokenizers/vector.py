@@ -140,9 +140,11 @@ class VectorTokenizerFactory:
     def __call__(self, spec: Any, path: str | Path | None = None) -> VectorTokenizer:
         if path is None:
             return self.fresh(spec)
+        from .factory import _released_model
         from .vector_model import VectorVQ
 
-        model = VectorVQ.from_pretrained(path)
+        released = _released_model(spec, path, vector=True)
+        model = released if released is not None else VectorVQ.from_pretrained(path)
         c = model.config
         if c.modality and c.modality != spec.name:
             raise FourmError(f"{path} holds a tokenizer for {c.modality!r}, not {spec.name!r}.")

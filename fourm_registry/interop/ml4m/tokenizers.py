@@ -139,7 +139,10 @@ def load_released_tokenizer(source: str | Path, device: str = "cpu") -> Any:
     cfg = read_config(path)
     if cfg is None or not (path / WEIGHTS_FILE).is_file():
         raise FourmError(f"{path} is not a released 4M tokenizer (needs an ml-4m {CONFIG_FILE} and {WEIGHTS_FILE}).")
-    state = load_file(str(path / WEIGHTS_FILE), device=device)
+    try:
+        state = load_file(str(path / WEIGHTS_FILE), device=device)
+    except Exception as exc:  # safetensors raises its own error type for damaged files
+        raise FourmError(f"{path / WEIGHTS_FILE} is not a readable safetensors file: {exc}") from exc
     try:
         arch = architecture(cfg, state)
         model = (ReleasedDiVAE if arch.kind == "divae" else ReleasedVQVAE)(arch)
