@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Any
 
 import click
 import typer
 from typer.core import TyperGroup
 
-from fourm_registry import FourmError, __version__
+from fourm_registry import FourmError, PluginError, __version__
 from fourm_registry.plugins import call_each
 from fourm_registry.registry import get_registry
 
 from . import convert as convert_cmd
+from . import errors
 from . import generate as generate_cmd
 from . import data as data_cmd
 from . import families as families_cmd
@@ -37,13 +37,8 @@ class FourmGroup(TyperGroup):
     """Turns user errors into one red line and exit code 1; ``--debug`` shows the traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except FourmError as exc:
-            if ctx.params.get("debug") or os.environ.get("FOURM_DEBUG"):
-                traceback.print_exc()
-            typer.secho(f"Error: {exc}", fg="red", err=True)
-            raise typer.Exit(1) from None
+        debug = bool(ctx.params.get("debug") or os.environ.get("FOURM_DEBUG"))
+        return errors.guarded(lambda: super(FourmGroup, self).invoke(ctx), debug)
 
 
 def _version(value: bool) -> None:
@@ -80,10 +75,20 @@ def main() -> None:
     debug = "--debug" in sys.argv or bool(os.environ.get("FOURM_DEBUG"))
     try:
         app = build_app()
-    except FourmError as exc:  # a broken plugin: say which, without a traceback
-        if debug:
-            traceback.print_exc()
-        typer.secho(f"Error: {exc}", fg="red", err=True)
+    except PluginError as exc:  # a broken plugin: --help and `fourm modalities` still run without it
+        if not errors.lenient(sys.argv[1:]):
+            errors.print_error(exc, debug)
+            raise SystemExit(1) from None
+        try:
+            reg, broken = errors.registry_without_broken(exc)
+            app = build_app(reg)
+        except FourmError as again:
+            errors.print_error(again, debug)
+            raise SystemExit(1) from None
+        for err in broken:
+            typer.secho(f"Warning: {err}", fg="yellow", err=True)
+    except FourmError as exc:
+        errors.print_error(exc, debug)
         raise SystemExit(1) from None
     app()
 

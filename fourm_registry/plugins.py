@@ -40,6 +40,31 @@ def _entry_points() -> list[tuple[md.EntryPoint, str]]:
     return found
 
 
+def distribution_of(plugin_name: str) -> str | None:
+    """The installed distribution whose ``fourm`` entry point is ``plugin_name`` (None: not one)."""
+    for ep, dist in _entry_points():
+        if ep.name == plugin_name:
+            return dist
+    return None
+
+
+def third_party_plugins() -> list[str]:
+    """Entry-point names of every installed plugin that is not fourm's own."""
+    return [ep.name for ep, dist in _entry_points()
+            if dist.replace("_", "-").lower() != BUILTIN_DISTRIBUTION]
+
+
+def broken_plugin(message: str, plugin: str, dist: str | None) -> PluginError:
+    """A :class:`PluginError` naming the plugin and its distribution, with the way around it."""
+    builtin = dist is not None and dist.replace("_", "-").lower() == BUILTIN_DISTRIBUTION
+    hint = "" if builtin or dist is None else (
+        f" Skip it with FOURM_LOAD_PLUGINS=<the plugins to load, comma-separated; empty: built-ins only>, "
+        f"or uninstall {dist}.")
+    err = PluginError(message.rstrip(".") + "." + hint)
+    err.plugin, err.distribution = plugin, dist  # type: ignore[attr-defined]
+    return err
+
+
 def make_plugin_manager(
     *, entrypoints: bool = True, builtins: bool = True, allow: Iterable[str] | None = None,
     extra: Iterable[Any] = (),
@@ -75,7 +100,7 @@ def make_plugin_manager(
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken third-party package must not hide the rest's error
-                raise PluginError(f"Plugin {ep.name!r} (from {dist}) failed to import: {exc}") from exc
+                raise broken_plugin(f"Plugin {ep.name!r} (from {dist}) failed to import: {exc}", ep.name, dist) from exc
             pm.register(plugin, name=ep.name)
     for obj in extra:
         name = getattr(obj, "__name__", None) or type(obj).__name__
@@ -114,6 +139,7 @@ def call_each(pm: pluggy.PluginManager, hook_name: str, make_kwargs: Callable[[s
         except PluginError:
             raise
         except Exception as exc:
-            raise PluginError(
-                f"Plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
-            ) from exc
+            dist = distribution_of(impl.plugin_name)
+            source = f" (from {dist})" if dist else ""
+            raise broken_plugin(f"Plugin {impl.plugin_name!r}{source} failed in {hook_name}: "
+                                f"{type(exc).__name__}: {exc}", impl.plugin_name, dist) from exc
