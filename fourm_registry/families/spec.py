@@ -32,7 +32,8 @@ class ModelFamilySpec(BaseModel):
     run's modality selection against the model config before anything is built. ``load`` reads an exported directory
     (``save_pretrained`` of the built module), ``encode_features`` gives (B, N, D) features
     of images for probing, ``generator`` wraps a loaded model for ``fourm generate`` (``None``:
-    the family cannot generate). ``default`` marks the family used when ``model`` names none
+    the family cannot generate). ``exports`` are the other layouts an export converts to
+    (e.g. ``transformers``). ``default`` marks the family used when ``model`` names none
     (the built-in one; exactly one family may be the default).
     """
 
@@ -47,7 +48,8 @@ class ModelFamilySpec(BaseModel):
     load: Callable[[Any, Any], Any] | None = None  # (directory, registry) -> module
     encode_features: FeatureFn | None = None
     generator: Callable[[Any], Any] | None = None
-    image_modality: Callable[[Any], str | None] | None = None  # model -> the modality it encodes images as
+    # ``fourm convert --to TARGET``: target name -> writer(loaded model, out directory) -> written directory
+    exports: dict[str, Callable[[Any, Any], Any]] = Field(default_factory=dict)
     default: bool = False
 
     def validate_model(self, data: dict[str, Any], source: str = "model") -> BaseModel:

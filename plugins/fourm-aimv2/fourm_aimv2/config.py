@@ -41,6 +41,8 @@ class AIMv2Config(BaseModel):
     depth: int = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
     num_heads: int = Field(default=None, gt=0, validate_default=False)  # type: ignore[assignment]
     mlp_ratio: float = Field(default=2.75, gt=0)  # SwiGLU hidden = ratio·dim (AIMv2-L: 2816/1024)
+    mlp_hidden_size: int | None = Field(default=None, gt=0)  # explicit encoder SwiGLU width (wins over ratio)
+    pretrained_encoder: str | None = None  # a transformers Aimv2VisionModel dir / Hub id to start from
     decoder_dim: int = Field(default=128, gt=0)
     decoder_depth: int = Field(default=2, gt=0)
     decoder_heads: int = Field(default=4, gt=0)
@@ -74,7 +76,7 @@ class AIMv2Config(BaseModel):
 
     @property
     def mlp_hidden(self) -> int:
-        return int(round(self.mlp_ratio * self.dim))
+        return self.mlp_hidden_size or int(round(self.mlp_ratio * self.dim))
 
     @property
     def decoder_mlp_hidden(self) -> int:

@@ -55,6 +55,18 @@ def image_loss(pred: torch.Tensor, patches: torch.Tensor, target_mask: torch.Ten
     return err[mask].mean()
 
 
+def pretrained_encoder(path: str, image_size: int, patch_size: int) -> AIMv2Encoder:
+    """A released encoder to train further; its grid must be the run's (learned positions)."""
+    from fourm_registry import FourmError
+
+    enc = AIMv2Encoder.from_pretrained(path)
+    got = (int(enc.config.image_size), int(enc.config.patch_size))
+    if got != (image_size, patch_size) and not enc.config.is_native:
+        raise FourmError(f"model.pretrained_encoder {path} was trained at image_size {got[0]}, patch_size "
+                         f"{got[1]}; set the image modality's settings to match (now {image_size}, {patch_size}).")
+    return enc
+
+
 class AIMv2(nn.Module):
     def __init__(self, config: AIMv2Config, image_size: int, patch_size: int, vocab_size: int | None,
                  max_length: int | None, modalities: dict[str, Any] | None = None):
@@ -63,10 +75,20 @@ class AIMv2(nn.Module):
         self.sizes = {"image_size": image_size, "patch_size": patch_size, "vocab_size": vocab_size,
                       "max_length": max_length}
         self.modality_records = dict(modalities or {})
+        released = bool(config.pretrained_encoder)
+        if released:
+            self.encoder = pretrained_encoder(config.pretrained_encoder, image_size, patch_size)
+            v = self.encoder.config
+            config = config.model_copy(update={  # the released encoder's sizes; exports rebuild from them
+                "pretrained_encoder": None, "dim": v.hidden_size, "depth": v.num_hidden_layers,
+                "num_heads": v.num_attention_heads, "mlp_hidden_size": v.intermediate_size,
+                "norm_eps": v.rms_norm_eps, "qkv_bias": v.qkv_bias, "mlp_bias": v.mlp_bias})
+            self.config = config
         c = config
-        self.encoder = AIMv2Encoder(vision_config(
-            c.dim, c.depth, c.num_heads, c.mlp_hidden, image_size, patch_size, c.norm_eps, c.qkv_bias,
-            c.mlp_bias, native=c.native_resolution is not None, init_std=c.init_std))
+        if not hasattr(self, "encoder"):
+            self.encoder = AIMv2Encoder(vision_config(
+                c.dim, c.depth, c.num_heads, c.mlp_hidden, image_size, patch_size, c.norm_eps, c.qkv_bias,
+                c.mlp_bias, native=c.native_resolution is not None, init_std=c.init_std))
         dec = vision_config(c.decoder_dim, c.decoder_depth, c.decoder_heads, c.decoder_mlp_hidden,
                             image_size, patch_size, c.norm_eps, c.qkv_bias, c.mlp_bias)
         dec._attn_implementation = "sdpa"
@@ -85,11 +107,14 @@ class AIMv2(nn.Module):
             self.text_head = nn.Linear(c.decoder_dim, vocab_size)
         self.register_buffer("mean", torch.tensor(c.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(c.std).view(1, 3, 1, 1), persistent=False)
-        self._init_weights()
+        self._init_weights(skip_encoder=released)
 
-    def _init_weights(self) -> None:
+    def _init_weights(self, skip_encoder: bool = False) -> None:
         std = self.config.init_std
+        keep = set(self.encoder.modules()) if skip_encoder else set()
         for module in self.modules():
+            if module in keep:
+                continue
             if isinstance(module, nn.Linear | nn.Conv2d):
                 nn.init.trunc_normal_(module.weight, std=std)
                 if module.bias is not None:

@@ -50,10 +50,16 @@ def encode_features(model: Any, samples: Sequence[dict[str, Any]]) -> Any:
     return model.encode_features(torch.from_numpy(np.stack(arrays)).to(device))
 
 
+def to_transformers(model: Any, out: Any) -> Any:
+    """The run's encoder as a directory ``transformers.Aimv2VisionModel.from_pretrained`` loads."""
+    model.encoder.save_pretrained(out)
+    return out
+
+
 def family() -> ModelFamilySpec:
     return ModelFamilySpec(
         name="aimv2", config=AIMv2Config, build=build, data=AIMv2Data, check=check, load=load,
-        encode_features=encode_features, generator=None,
+        encode_features=encode_features, generator=None, exports={"transformers": to_transformers},
         description="AIMv2: prefix-causal ViT + autoregressive image/text decoder (Fini et al. 2024)")
 
 
