@@ -25,20 +25,24 @@ def register(app: typer.Typer) -> None:
         mask: list[str] = typer.Option([], "--mask", help="NAME=box:x0,y0,x1,y1 | outside:… | mask.png: "
                                        "grid cells of a condition to (re)generate."),
         seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same output)."),
-        samples: int = typer.Option(1, "--samples", help="Samples per condition set."),
-        temperature: Optional[float] = typer.Option(None, "--temperature", help="Default temperature; 0 = greedy."),
-        steps: Optional[int] = typer.Option(None, "--steps", help="Default MaskGIT/ROAR steps."),
+        samples: int = typer.Option(1, "--samples", min=1, help="Samples per condition set."),
+        temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0,
+                                                    help="Default temperature; 0 = greedy."),
+        steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Default MaskGIT/ROAR steps."),
         guidance: Optional[float] = typer.Option(None, "--guidance", help="Default guidance scale."),
-        top_k: Optional[float] = typer.Option(None, "--top-k", help="Default top-k (count, or fraction < 1)."),
-        top_p: Optional[float] = typer.Option(None, "--top-p", help="Default nucleus mass."),
+        top_k: Optional[float] = typer.Option(None, "--top-k", min=0.0, help="Default top-k (count, or fraction < 1)."),
+        top_p: Optional[float] = typer.Option(None, "--top-p", min=0.0, max=1.0, help="Default nucleus mass."),
         tokenizers: Optional[Path] = typer.Option(None, "--tokenizers",
                                                   help="Tokenizers directory (default CHECKPOINT/tokenizers)."),
+        tokenizer: list[str] = typer.Option([], "--tokenizer", help="MODALITY=DIR_OR_HUB_ID (repeatable) or a "
+                                            "mapping file; wins over --tokenizers for that modality."),
         device: str = typer.Option("cpu", "--device", help="torch device."),
         no_cache: bool = typer.Option(False, "--no-cache", help="Decode sequences without the KV cache."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out."),
     ) -> None:
         """Generate TARGET modalities from the given conditions; write pictures, text and token ids."""
         from fourm_registry.generation.pipeline import GenerateRequest, generate_to_dir
+        from fourm_registry.tokenizers.sources import parse_tokenizer_sources
 
         from ._registry import registry_from
 
@@ -46,6 +50,7 @@ def register(app: typer.Typer) -> None:
         req = GenerateRequest(
             checkpoint=checkpoint, out=out, conds=list(cond), masks=list(mask), targets=_split(target),
             schedule=schedule, seed=seed, samples=samples, tokenizers=tokenizers, device=device,
+            tokenizer_sources=parse_tokenizer_sources(tokenizer),
             use_cache=not no_cache, overwrite=overwrite,
             defaults={"temperature": temperature, "steps": steps, "guidance": guidance, "top_k": k,
                       "top_p": top_p},

@@ -85,8 +85,22 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"Override {pair!r} conflicts with another override.")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+        node[parts[-1]] = _override_value(raw, pair)
     return out
+
+
+def _override_value(raw: str, pair: str) -> Any:
+    """A YAML scalar/list/mapping, except that ``{a,b}`` / ``x-{0..3}.tar`` stay brace patterns
+    (YAML would read ``{a,b}`` as the mapping ``{a: null, b: null}``)."""
+    if not raw.strip():
+        return ""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Override {pair!r}: the value is not valid YAML ({str(exc).splitlines()[0]}).") from None
+    if isinstance(value, dict) and value and all(v is None for v in value.values()):
+        return raw.strip()
+    return value
 
 
 def deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -123,7 +137,9 @@ def load_config(model: type[M], path: str | Path | None, overrides: Iterable[str
         if not p.is_file():
             raise ConfigError(f"Config file {p} does not exist.")
         try:
-            loaded = yaml.safe_load(p.read_text()) or {}
+            loaded = yaml.safe_load(p.read_bytes().decode("utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"Config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start}).") from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"Config file {p} is not valid YAML: {exc}") from exc
         if not isinstance(loaded, dict):

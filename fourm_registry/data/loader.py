@@ -27,6 +27,10 @@ from .prepare import source_field
 _STREAM_KEYS = ("seed", "rank", "world_size", "num_workers", "segment_batches", "batch_size")
 
 
+class MaskingSetupError(FourmError):
+    """The masking settings cannot be applied to these modalities (a ``masking:`` error)."""
+
+
 class TrainLoader:
     """Iterate for an endless stream of batches; ``state_dict``/``load_state_dict`` give the position."""
 
@@ -119,5 +123,9 @@ def build_train_loader(data_cfg: DataConfig | Mapping[str, Any], masking_cfg: Ma
     if not data.resampled and len(source.units) < streams:
         raise FourmError(f"{len(source.units)} shard(s) cannot be split over {world_size} rank(s) × "
                          f"{max(1, data.num_workers)} worker(s); use more shards or resampled: true.")
-    plan = StreamPlan(source, registry, specs, Masker(masking, specs), data, batch_size, seed, rank, world_size)
+    try:
+        masker = Masker(masking, specs)
+    except FourmError as exc:  # reported under the masking section, not the shards
+        raise MaskingSetupError(f"masking: {exc}") from exc
+    plan = StreamPlan(source, registry, specs, masker, data, batch_size, seed, rank, world_size)
     return TrainLoader(plan)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..data import DataConfig, build_train_loader
+from ..data.loader import MaskingSetupError
 from ..errors import FourmError
 from ..masking import MaskingConfig
 from ..spec import ModalitySpec
@@ -54,6 +55,8 @@ class ShardData:
     def _build(self, cfg: DataConfig, field: str, batch_size: int, **where: int) -> Any:
         try:
             return build_train_loader(cfg, self.masking, self.registry, self.specs, batch_size, **where)
+        except MaskingSetupError:
+            raise
         except FourmError as exc:
             raise FourmError(f"{field}: {exc}") from exc
 
