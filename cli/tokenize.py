@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -15,7 +16,9 @@ def register(app: typer.Typer) -> None:
     def tokenize(
         ctx: typer.Context,
         data: str = typer.Option(..., "--data", help="Input shards (dir, glob or brace pattern)."),
-        tokenizers: Path = typer.Option(..., "--tokenizers", help="Directory of trained tokenizers."),
+        tokenizers: Optional[Path] = typer.Option(None, "--tokenizers", help="Directory of trained tokenizers."),
+        tokenizer: list[str] = typer.Option([], "--tokenizer", help="MODALITY=DIR_OR_HUB_ID (repeatable) or a "
+                                            "mapping file: a saved or released 4M tokenizer per modality."),
         out: Path = typer.Option(..., "--out", help="Output directory (shards keep their names)."),
         modalities: str | None = typer.Option(None, "--modalities",
                                               help="Comma-separated subset (default: every saved one)."),
@@ -24,13 +27,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Add tok_<modality> arrays to every sample; finished output shards are skipped."""
         from fourm_registry.tokenizers import load_tokenizers
+        from fourm_registry.tokenizers.sources import parse_tokenizer_sources
         from fourm_registry.tokenizers.tokenize_job import tokenize_shards
 
         from ._registry import registry_from
 
         registry = registry_from(ctx)
         names = [n.strip() for n in modalities.split(",") if n.strip()] if modalities else None
-        toks = load_tokenizers(tokenizers, registry, names)
+        toks = load_tokenizers(tokenizers, registry, names, parse_tokenizer_sources(tokenizer))
         for tok in toks.values():
             if hasattr(tok, "to"):
                 tok.to(device)

@@ -36,6 +36,7 @@ class GenerateRequest:
     seed: int | None = 0
     samples: int = 1
     tokenizers: Path | None = None
+    tokenizer_sources: dict[str, str] = field(default_factory=dict)  # --tokenizer MOD=DIR_OR_HUB_ID
     device: str = "cpu"
     use_cache: bool = True
     overwrite: bool = False
@@ -98,7 +99,11 @@ def generate_to_dir(req: GenerateRequest, registry: Registry,
     generated = list(dict.fromkeys(p.target for p in plans if not p.skipped))
     tok_dir = req.tokenizers or req.checkpoint / TOKENIZERS_SUBDIR
     need = sorted({c.spec.name for c in conds.values()} | set(generated))
-    tokenizers = _load_tokenizers(tok_dir, registry, need, conds, generated, req.device)
+    tokenizers = _load_tokenizers(tok_dir, registry, need, conds, generated, req.device, req.tokenizer_sources)
+    from ..provenance_check import generation_mismatches
+
+    for problem in generation_mismatches(req.checkpoint, tok_dir, registry, need):
+        log(f"Warning: {problem}")
 
     from ..model import FourM
     from .fourm_adapter import FourMPredictor
@@ -124,20 +129,23 @@ def generate_to_dir(req: GenerateRequest, registry: Registry,
 
 
 def _load_tokenizers(root: Path, registry: Registry, need: list[str], conds: dict[str, Condition],
-                     generated: list[str], device: str = "cpu") -> dict[str, Any]:
+                     generated: list[str], device: str = "cpu",
+                     sources: dict[str, str] | None = None) -> dict[str, Any]:
     """Tokenizers for raw inputs (required) and targets (required: pictures need decoding)."""
     from ..tokenizers import load_tokenizers, saved_tokenizer_path
 
     required = sorted({c.spec.name for c in conds.values() if c.tokens is None} | set(generated))
     if not required:
         return {}
-    if not root.is_dir():
+    sources = {n: s for n, s in (sources or {}).items() if n in need}
+    if not root.is_dir() and not set(required) <= set(sources):
         raise FourmError(f"No tokenizers directory at {root} (needed for {', '.join(required)}); "
-                         "pass --tokenizers DIR.")
-    present = [n for n in need if saved_tokenizer_path(root, registry.get_modality(n)) is not None]
+                         "pass --tokenizers DIR or --tokenizer MODALITY=SOURCE.")
+    present = [n for n in need if n in sources or
+               (root.is_dir() and saved_tokenizer_path(root, registry.get_modality(n)) is not None)]
     missing = [n for n in required if n not in present]
     if missing:
         raise FourmError(f"No tokenizer for {', '.join(missing)} in {root}; pass --tokenizers DIR "
                          "or give inputs as token ids (--cond tok_NAME=ids.npy).")
-    loaded = load_tokenizers(root, registry, present)
+    loaded = load_tokenizers(root if root.is_dir() else None, registry, present, sources)
     return {n: (t.to(device) if hasattr(t, "to") else t) for n, t in loaded.items()}

@@ -33,24 +33,34 @@ def saved_tokenizer_path(root: str | Path, spec: Any) -> Path | None:
     return path if any((path / m).is_file() for m in _MARKERS) else None
 
 
-def load_tokenizers(root: str | Path, registry: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+def load_tokenizers(root: str | Path | None, registry: Any, names: Iterable[str] | None = None,
+                    sources: dict[str, str] | None = None) -> dict[str, Any]:
     """``{modality: tokenizer}`` for the tokenizers saved under ``root``.
 
-    Without ``names``, modalities with no saved tokenizer are skipped; a modality named
-    explicitly must have one (else :class:`FourmError`).
+    ``sources`` (``--tokenizer MOD=SOURCE``) names a tokenizer directory or hub id per modality
+    and wins over ``root``. Without ``names``, modalities with no saved tokenizer are skipped;
+    a modality named explicitly must have one (else :class:`FourmError`).
     """
-    base = Path(root)
-    if not base.is_dir():
+    sources = dict(sources or {})
+    for name in sources:
+        registry.get_modality(name)
+    base = Path(root) if root is not None else None
+    if base is not None and not base.is_dir():
         raise FourmError(f"Tokenizers directory {base} does not exist.")
+    if base is None and not sources:
+        raise FourmError("No tokenizers given: pass --tokenizers DIR or --tokenizer MODALITY=SOURCE.")
     explicit = names is not None
     specs = registry.select(names) if explicit else [registry.get_modality(n) for n in registry.list_modalities()]
     out: dict[str, Any] = {}
     for spec in specs:
-        path = saved_tokenizer_path(base, spec)
+        if spec.name in sources and spec.has_tokenizer:
+            out[spec.name] = spec.create_tokenizer(sources[spec.name])
+            continue
+        path = saved_tokenizer_path(base, spec) if base is not None else None
         if path is None or not spec.has_tokenizer:
             if explicit:
-                why = "declares no tokenizer" if not spec.has_tokenizer else \
-                    f"has no saved tokenizer in {base / tokenizer_subdir(spec)}"
+                where = base / tokenizer_subdir(spec) if base is not None else "--tokenizer"
+                why = "declares no tokenizer" if not spec.has_tokenizer else f"has no saved tokenizer in {where}"
                 raise FourmError(f"Modality {spec.name!r} {why}.")
             continue
         out[spec.name] = spec.create_tokenizer(path)
