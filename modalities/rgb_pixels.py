@@ -7,6 +7,8 @@ member (``source_field``), so the image is stored once, and standardises it as m
 """
 from __future__ import annotations
 
+import numpy as np
+
 from fourm_registry import MaskingSpec, ModalityKind, ModalitySpec, TokenizerSpec, hookimpl
 from fourm_registry.codecs import image_codec
 
@@ -14,6 +16,15 @@ from .rgb import draw
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def examples(spec: ModalitySpec, rng: np.random.Generator) -> list[np.ndarray]:
+    """Smooth test images (a JPEG round trip keeps them close, unlike noise)."""
+    side = spec.tokenizer.image_size or 224
+    ramp = np.linspace(0, 255, side)
+    base = np.stack([ramp[None, :].repeat(side, 0), ramp[:, None].repeat(side, 1),
+                     np.full((side, side), rng.integers(0, 256))], axis=-1)
+    return [base.astype(np.uint8)]
 
 SPEC = ModalitySpec(
     name="rgb_pixels",
@@ -25,7 +36,7 @@ SPEC = ModalitySpec(
     codec=image_codec("jpeg", mode="RGB"),
     draw=draw,
     extras={"channels": 3, "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
-            "source_field": "rgb"},
+            "source_field": "rgb", "examples": examples},
     domains=("rgb@{image_size}",),  # its name in ml-4m checkpoints
 )
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from fourm_registry import MaskingSpec, ModalityKind, ModalitySpec, Registry, TokenizerSpec, hookimpl
 from fourm_registry.codecs import npy_codec
-from fourm_registry.data import collate, prepare_sample
+from fourm_registry.data import collate, prepare_sample, source_field
 from fourm_registry.masking import Masker, MaskingConfig
 
 SMALL = {"rgb": {"image_size": 32, "patch_size": 8, "vocab_size": 64},
@@ -42,9 +42,9 @@ def random_sample(spec: ModalitySpec, rng: np.random.Generator) -> tuple[str, np
     """(shard field, value) of one random sample for ``spec``."""
     if spec.kind is ModalityKind.PIXELS:
         size = spec.tokenizer.image_size
-        return spec.name, rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        return source_field(spec), rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
     if spec.kind is ModalityKind.EMBEDDING:
-        return spec.name, rng.normal(size=(int(rng.integers(1, 4)), 8)).astype(np.float32)
+        return source_field(spec), rng.normal(size=(int(rng.integers(1, 4)), 8)).astype(np.float32)
     if spec.kind is ModalityKind.SEQUENCE:
         return spec.token_key, rng.integers(204, spec.tokenizer.vocab_size, int(rng.integers(1, 14)))
     h, w = spec.tokenizer.grid

@@ -13,11 +13,11 @@ def test_version(runner, registry):
     assert result.exit_code == 0 and result.output.strip() == f"fourm {__version__}"
 
 
-def test_modalities_table_lists_the_seven(runner, registry):
+def test_modalities_table_lists_the_builtins(runner, registry):
     result = runner.invoke(build_app(registry), ["modalities"])
     assert result.exit_code == 0, result.output
-    assert "7 modalities" in result.output
-    for name in ["rgb", "depth", "normal", "semseg", "det", "caption", "clip"]:
+    assert "8 modalities" in result.output
+    for name in ["rgb", "depth", "normal", "semseg", "det", "caption", "clip", "rgb_pixels"]:
         assert name in result.output
 
 

@@ -82,6 +82,15 @@ class FourMPredictor:
     def sequence_start(self, target: str) -> list[int]:
         return [FIRST_SENTINEL]
 
+    def sequence_prompt(self, target: str, batch_size: int) -> ModalityBatch | None:
+        """What the encoder sees of a sequence being generated: nothing (fourm's masking), or its
+        start sentinel for models trained with ml-4m's masking (``extras["encoder_sees_start"]``)."""
+        spec = self.specs[target]
+        if not spec.extras.get("encoder_sees_start") or target not in self.model.encoder_embeddings:
+            return None
+        ids = torch.tensor([self.sequence_start(target)] * batch_size, device=self.device)
+        return ModalityBatch(inputs=ids, input_mask=torch.ones_like(ids, dtype=torch.bool))
+
     def sequence_stop(self, target: str) -> set[int]:
         return {EOS_ID, *(sentinel_id(i) for i in range(NUM_SENTINELS))}
 

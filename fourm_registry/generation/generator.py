@@ -144,7 +144,8 @@ class Generator:
     def _sequence_step(self, plan: StepPlan, state: Batch, given: Mapping[str, ModalityBatch],
                        b: int, gen: torch.Generator, use_cache: bool) -> list[list[int]]:
         name, cfg = plan.target, plan.config
-        passes = self._passes(plan, state, given, {})
+        prompt = getattr(self.predictor, "sequence_prompt", lambda _n, _b: None)(name, b)
+        passes = self._passes(plan, state, given, {} if prompt is None else {name: prompt})
         ctx = self.predictor.encode(passes.batch())
         decoder = self.predictor.sequence_decoder(ctx, name, use_cache=use_cache)
 

@@ -126,6 +126,8 @@ def plan_modalities(config: Mapping[str, Any], tensors: Mapping[str, torch.Tenso
                   "ml4m_out": douts.index(domain) if domain in douts else None}
         if spec.kind.is_grid and f"decoder_embeddings.{domain}.token_emb.weight" in tensors:
             extras["decoder_token_emb"] = True
+        if spec.kind is ModalityKind.SEQUENCE and domain in dins:
+            extras["encoder_sees_start"] = True  # ml-4m masks a whole sequence to the input "[S_1]"
         names[domain] = hit.modality
         overrides[hit.modality] = {**sizes, "extras": extras}
     return names, overrides
