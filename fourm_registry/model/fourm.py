@@ -217,13 +217,17 @@ class FourM(nn.Module):
         x, emb = emb_module.forward_embed(mb.targets[:, start:].reshape(-1), pos.repeat(b))
         x = self.mask_token[0].expand(emb.shape[0], -1) if x is None else x
         h = (x + emb).view(b, length - start, -1)
-        keys = torch.arange(length, device=pos.device)
-        allowed = mb.target_mask[:, None, :] | (keys[None, None, :] == pos[None, :, None])
-        if sequence:
-            allowed = allowed & (keys[None, None, :] <= pos[None, :, None])
+        if sequence and length - start == 1 and bool(mb.target_mask.all()):
+            self_mask = None  # one new token that may see every earlier one: no mask, fastest kernel
+        else:
+            keys = torch.arange(length, device=pos.device)
+            allowed = mb.target_mask[:, None, :] | (keys[None, None, :] == pos[None, :, None])
+            if sequence:
+                allowed = allowed & (keys[None, None, :] <= pos[None, :, None])
+            self_mask = allowed[:, None]
         cross = key_mask(context_mask)
         for i, blk in enumerate(self.decoder):
-            h = blk(h, context, allowed[:, None], cross, cache[i] if cache else None)
+            h = blk(h, context, self_mask, cross, cache[i] if cache else None)
         return emb_module.forward_logits(self.decoder_norm(h))
 
     def _decode_cells(self, name: str, mb: ModalityBatch, context: torch.Tensor, context_mask: torch.Tensor,
