@@ -18,6 +18,7 @@ from . import errors
 from . import generate as generate_cmd
 from . import data as data_cmd
 from . import families as families_cmd
+from . import probe as probe_cmd
 from . import label as label_cmd
 from . import merge as merge_cmd
 from . import modalities as modalities_cmd
@@ -29,7 +30,7 @@ from . import train as train_cmd
 from ._registry import registry_from  # noqa: F401  (re-exported: plugins' commands import it from here)
 
 # Each core command group lives in its own module exposing ``register(app)``.
-COMMAND_MODULES = [modalities_cmd, families_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
+COMMAND_MODULES = [modalities_cmd, families_cmd, probe_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
                    tokenizer_cmd, tokenize_cmd, merge_cmd, plugin_cmd, convert_cmd]
 
 
