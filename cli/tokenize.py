@@ -24,6 +24,8 @@ def register(app: typer.Typer) -> None:
                                               help="Comma-separated subset (default: every saved one)."),
         batch_size: int = typer.Option(32, "--batch-size", min=1),
         device: str = typer.Option("cpu", "--device"),
+        layout: str = typer.Option("fourm", "--layout", help="fourm: shards with tok_* members in OUT; ml4m: "
+                                   "also OUT/ml4m/<domain>/shard-NNNNN.tar (ml-4m's per-modality token files)."),
     ) -> None:
         """Add tok_<modality> arrays to every sample; finished output shards are skipped."""
         from fourm_registry.tokenizers import load_tokenizers
@@ -43,7 +45,14 @@ def register(app: typer.Typer) -> None:
         def on_shard(path: str, status: str) -> None:
             console.print(f"  {Path(path).name}: {status}")
 
+        if layout not in ("fourm", "ml4m"):
+            raise typer.BadParameter("--layout must be 'fourm' or 'ml4m'.")
         report = tokenize_shards(data, toks, registry, out, batch_size, on_shard)
+        if layout == "ml4m":
+            from fourm_registry.interop.ml4m.token_layout import export_ml4m_tokens
+
+            for domain, n in sorted(export_ml4m_tokens(out, registry, out / "ml4m").items()):
+                console.print(f"  ml-4m layout: {n} token files in {out / 'ml4m' / domain}")
         table = Table(title="fourm tokenize")
         table.add_column("what")
         table.add_column("count", justify="right")

@@ -63,3 +63,30 @@ def test_unknown_modality_in_a_mapping_is_one_line(tmp_path, registry, runner):
                                             str(tmp_path / "out"), "--tokenizer", "nosuch=EPFL-VILAB/x"])
     assert r.exit_code != 0 and "nosuch" in r.output and "Traceback" not in r.output
     assert not json.dumps(r.output).count("\\n") > 3
+
+
+def test_tokenize_writes_ml4m_per_modality_layout(tmp_path, registry, runner):
+    import io
+    import tarfile
+
+    from fourm_registry.interop.ml4m.domains import domain_name
+
+    _shards(tmp_path / "data", registry)
+    tok_dir = write_tiny(tmp_path / "rgb_tok", "vit", codebook=64)
+    r = runner.invoke(build_app(registry), ["tokenize", "--data", str(tmp_path / "data"), "--out",
+                                            str(tmp_path / "out"), "--tokenizer", f"rgb={tok_dir}",
+                                            "--layout", "ml4m"])
+    assert r.exit_code == 0, r.output
+    fourm = {s["__key__"]: s["tok_rgb"] for s in read_samples(str(tmp_path / "out"), registry)}
+    spec = registry.get_modality("rgb")
+    side = next(iter(fourm.values())).shape[0]
+    domain = domain_name(spec.with_overrides(image_size=side * spec.tokenizer.patch_size))
+    [shard] = sorted((tmp_path / "out" / "ml4m" / domain).glob("shard-*.tar"))
+    assert shard.name == "shard-00000.tar"
+    with tarfile.open(shard) as tar:
+        files = {m.name: np.load(io.BytesIO(tar.extractfile(m).read())) for m in tar.getmembers()}
+    assert sorted(files) == sorted(f"{k}.npy" for k in fourm)
+    for key, tokens in fourm.items():
+        arr = files[f"{key}.npy"]
+        assert arr.dtype == np.int16 and arr.shape == (1, tokens.size)
+        assert np.array_equal(arr[0], np.asarray(tokens).reshape(-1))
