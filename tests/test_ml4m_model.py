@@ -225,3 +225,21 @@ def test_unknown_domain_names_the_distribution(registry: Registry, tmp_path: Pat
     (tmp_path / "model.safetensors").symlink_to(FM / "model.safetensors")
     with pytest.raises(FourmError, match=r"'tok_dinov2_global'.*fourm-4m21-features"):
         FourM.from_pretrained(tmp_path, registry)
+
+
+def test_finetune_init_keeps_released_weights_and_adds_fresh_modalities(model: FourM, registry: Registry) -> None:
+    from fourm_registry.model import build_model
+    from fourm_registry.training.build import load_initial_weights, read_exported_config
+
+    exported = read_exported_config(FM, registry)
+    assert exported["model"]["tie_sequence_embeddings"] is False and set(exported["modalities"]) == set(model.specs)
+    new = sorted(n for n in registry.modalities if n not in model.specs and not registry.get_modality(n).input_only)[0]
+    sizes = {n: {k: v for k, v in r.items() if k in ("vocab_size", "image_size", "patch_size", "max_length") and v}
+             for n, r in exported["modalities"].items()}
+    run = build_model(exported["model"], registry.with_overrides(sizes), [*model.specs, new])
+    fresh = load_initial_weights(run, FM, {new}, registry)
+    assert fresh and all(f".{new}." in k for k in fresh)
+    released = model.state_dict()
+    own = run.state_dict()
+    carried = [k for k in own if k in released]
+    assert carried and all(torch.equal(own[k], released[k]) for k in carried)

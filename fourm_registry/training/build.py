@@ -46,14 +46,14 @@ def resolve_modalities(section: ModalitiesSection, registry: Any) -> tuple[Any, 
     return registry, specs
 
 
-def model_config(cfg: TrainConfig) -> Any:
+def model_config(cfg: TrainConfig, registry: Any = None) -> Any:
     """The model section; with ``init`` it defaults to, and must match, the exported architecture."""
     from ..config import validate_config
     from ..model import FourMConfig
 
     if cfg.init is None:
         return cfg.model
-    exported = read_exported_config(cfg.init)["model"]
+    exported = read_exported_config(cfg.init, registry)["model"]
     if cfg.model is None:
         return validate_config(FourMConfig, exported, f"{cfg.init}/config.json")
     mine = cfg.model.model_dump(mode="json")
@@ -66,7 +66,11 @@ def model_config(cfg: TrainConfig) -> Any:
     return cfg.model
 
 
-def read_exported_config(path: str | Path) -> dict[str, Any]:
+def read_exported_config(path: str | Path, registry: Any = None) -> dict[str, Any]:
+    from ..interop.ml4m import init as official
+
+    if official.is_official_dir(path):  # a released 4M model (ml-4m layout)
+        return official.exported_config(path, registry)
     cfg_file = Path(path) / "config.json"
     if not cfg_file.is_file():
         raise FourmError(f"--init {path}: no config.json there (expected a directory written by "
@@ -74,7 +78,8 @@ def read_exported_config(path: str | Path) -> dict[str, Any]:
     return json.loads(cfg_file.read_text())
 
 
-def load_initial_weights(model: nn.Module, path: str | Path, new_modalities: set[str]) -> list[str]:
+def load_initial_weights(model: nn.Module, path: str | Path, new_modalities: set[str],
+                         registry: Any = None) -> list[str]:
     """Copy the exported weights into ``model``; only parameters of new modalities may be missing.
 
     Returns the names of the freshly initialised tensors. Weights of modalities this run
@@ -83,18 +88,28 @@ def load_initial_weights(model: nn.Module, path: str | Path, new_modalities: set
     from safetensors import safe_open
     from safetensors.torch import load_model
 
+    from ..interop.ml4m import init as official
+
     weights = Path(path) / "model.safetensors"
-    if not weights.is_file():
+    released = official.is_official_dir(path)
+    if released:
+        state = official.initial_state(path, registry)
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+    elif not weights.is_file():
         raise FourmError(f"--init {path}: no model.safetensors there.")
-    with safe_open(str(weights), framework="pt") as fh:
-        shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+    else:
+        with safe_open(str(weights), framework="pt") as fh:
+            shapes = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
     own = model.state_dict()
     mismatched = [f"{k} {shapes[k]} vs {tuple(own[k].shape)}" for k in shapes
                   if k in own and tuple(own[k].shape) != shapes[k]]
     if mismatched:
         raise FourmError(f"--init {path}: shapes differ for {mismatched[:3]} (were modality "
                          "settings such as vocab_size or image_size changed?).")
-    missing, _unused = load_model(model, str(weights), strict=False)
+    if released:
+        missing = list(model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False).missing_keys)
+    else:
+        missing, _unused = load_model(model, str(weights), strict=False)
     stray = [n for n in missing if not set(n.split(".")) & new_modalities]
     if stray:
         raise FourmError(f"--init {path}: the exported model lacks {stray[:3]}, which belong to no "
@@ -107,7 +122,7 @@ def run_family(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec] | None
     """The run's model family and validated model config; the family's ``check`` vets ``specs``."""
     family, model_cfg = resolve_family(cfg.model, registry)
     if family_of(cfg.model) is None:  # no ``family`` key: the default family's config, init-aware
-        model_cfg = model_config(cfg)
+        model_cfg = model_config(cfg, registry)
     if specs is not None and family.check is not None:
         family.check(cfg.modalities, specs, model_cfg)
     return family, model_cfg
@@ -119,8 +134,8 @@ def build_model_for(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec]) 
     model = family.build(model_cfg, registry, specs)
     fresh: list[str] = []
     if cfg.init is not None:
-        exported = set(read_exported_config(cfg.init)["modalities"])
-        fresh = load_initial_weights(model, cfg.init, {s.name for s in specs} - exported)
+        exported = set(read_exported_config(cfg.init, registry)["modalities"])
+        fresh = load_initial_weights(model, cfg.init, {s.name for s in specs} - exported, registry)
     return model, fresh
 
 
