@@ -243,3 +243,45 @@ def test_finetune_init_keeps_released_weights_and_adds_fresh_modalities(model: F
     own = run.state_dict()
     carried = [k for k in own if k in released]
     assert carried and all(torch.equal(own[k], released[k]) for k in carried)
+
+
+def _cubic_matrix(n_in: int, n_out: int, a: float = -0.75) -> np.ndarray:
+    """n_out×n_in weights of 1-D bicubic resampling (Keys kernel, half-pixel centres, edge clamp)."""
+    def k(x: float) -> float:
+        x = abs(x)
+        if x <= 1:
+            return (a + 2) * x**3 - (a + 3) * x**2 + 1
+        return a * x**3 - 5 * a * x**2 + 8 * a * x - 4 * a if x < 2 else 0.0
+
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        src = (i + 0.5) * n_in / n_out - 0.5
+        base = int(np.floor(src))
+        for j in range(base - 1, base + 3):
+            m[i, min(max(j, 0), n_in - 1)] += k(src - j)
+    return m
+
+
+def test_a_grid_model_runs_on_a_doubled_grid_with_bicubic_positions(model: FourM, registry: Registry) -> None:
+    from fourm_registry.model import resize_grid
+
+    grid_names = [n for n in model.decoder_embeddings if model.specs[n].kind.is_grid]
+    name = grid_names[0]
+    spec = model.specs[name]
+    (h, w), size = spec.tokenizer.grid, spec.tokenizer.image_size
+    enc_before = model.encoder_embeddings[name].pos_emb.detach().clone()
+    big = FourM.from_pretrained(FM, registry).eval()
+    resize_grid(big, name, 2 * size)
+    assert big.specs[name].tokenizer.grid == (2 * h, 2 * w)
+    table = enc_before[0].numpy().reshape(h, w, -1)
+    expect = np.einsum("ij,jkd,lk->ild", _cubic_matrix(h, 2 * h), table, _cubic_matrix(w, 2 * w))
+    for side in (big.encoder_embeddings, big.decoder_embeddings):
+        got = side[name].pos_emb[0].detach().numpy().reshape(2 * h, 2 * w, -1)
+        assert np.abs(got - expect).max() < 1e-5
+    n, vocab = (2 * h) * (2 * w), spec.tokenizer.vocab_size
+    ids = torch.randint(0, vocab, (1, n), generator=torch.Generator().manual_seed(0))
+    seen = torch.zeros(1, n, dtype=torch.bool)
+    seen[:, : n // 2] = True
+    with torch.no_grad():
+        out = big({name: ModalityBatch(ids, seen, ids, ~seen)}, return_logits=True)
+    assert out.logits[name].shape == (n - n // 2, vocab) and torch.isfinite(out.loss)

@@ -51,6 +51,17 @@ def position_table(spec: ModalitySpec, dim: int) -> torch.Tensor:
     return sincos_1d(spec.num_tokens, dim)
 
 
+def resample_grid_table(table: torch.Tensor, grid: tuple[int, int], new_grid: tuple[int, int]) -> torch.Tensor:
+    """A 1×(h·w)×D row-major position table bicubically resampled to ``new_grid``, as ml-4m
+    (and MAE/BEiT) resize fixed sine-cosine tables: ``align_corners=False``, float32."""
+    (h, w), (nh, nw) = grid, new_grid
+    if table.shape[1] != h * w:
+        raise FourmError(f"A position table of {table.shape[1]} cells is not a {h}×{w} grid.")
+    image = table.reshape(1, h, w, -1).permute(0, 3, 1, 2).float()
+    out = torch.nn.functional.interpolate(image, size=(nh, nw), mode="bicubic", align_corners=False)
+    return out.permute(0, 2, 3, 1).reshape(1, nh * nw, -1).to(table.dtype)
+
+
 class PositionModality(nn.Module):
     """Position table (fixed sine-cosine, or learned if the plugin asks) plus a modality embedding."""
 
@@ -65,6 +76,14 @@ class PositionModality(nn.Module):
 
     def position_modality(self, positions: torch.Tensor) -> torch.Tensor:
         return self.pos_emb[0, positions] + self.mod_emb[0, 0]
+
+    def resize_grid(self, grid: tuple[int, int], new_grid: tuple[int, int]) -> None:
+        """Run on another grid: the fixed table is resampled (a learned one is resampled too)."""
+        table = resample_grid_table(self.pos_emb.detach(), grid, new_grid)
+        if isinstance(self.pos_emb, nn.Parameter):
+            self.pos_emb = nn.Parameter(table)
+        else:
+            self.pos_emb = table
 
 
 class TokenEncoderEmbedding(PositionModality):

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..errors import FourmError
 from ..spec import ModalitySpec
 from . import persistence
 from .config import FourMConfig
@@ -18,7 +19,7 @@ from .fourm import FourM
 from .persistence import CONFIG_NAME, FORMAT, WEIGHTS_NAME, modality_record
 
 __all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "build_model", "from_pretrained", "modality_record",
-           "save_pretrained"]
+           "resize_grid", "save_pretrained"]
 
 
 def build_model(model_cfg: FourMConfig | Mapping[str, Any], registry: Any,
@@ -30,6 +31,21 @@ def build_model(model_cfg: FourMConfig | Mapping[str, Any], registry: Any,
 def save_pretrained(model: FourM, directory: str | os.PathLike) -> Path:
     """Write ``config.json`` and ``model.safetensors`` (tied weights are stored once)."""
     return persistence.save_pretrained(model, directory)
+
+
+def resize_grid(model: FourM, name: str, image_size: int) -> FourM:
+    """Run grid modality ``name`` of ``model`` at ``image_size`` (same patch size): its encoder and
+    decoder position tables are bicubically resampled, as ml-4m does (e.g. a 224 model on 28×28)."""
+    spec = model.specs[name]
+    if not spec.kind.is_grid or spec.tokenizer.grid is None:
+        raise FourmError(f"Modality {name!r} is not a grid modality; it has no grid to resize.")
+    extras = {"ml4m_domain": None} if "ml4m_domain" in spec.extras else {}  # the name follows the size
+    new = spec.with_overrides(image_size=image_size, **({"extras": extras} if extras else {}))
+    for side in (model.encoder_embeddings, model.decoder_embeddings):
+        if name in side and hasattr(side[name], "resize_grid"):
+            side[name].resize_grid(spec.tokenizer.grid, new.tokenizer.grid)
+    model.specs[name] = new
+    return model
 
 
 def from_pretrained(path_or_id: str | os.PathLike, registry: Any = None, *, revision: str | None = None,
