@@ -31,6 +31,10 @@ class ReadLimits(StrictModel):
 DEFAULT_LIMITS = ReadLimits()
 
 
+class LimitError(ValueError):
+    """A member over one of the :class:`ReadLimits` (refused before it is decoded)."""
+
+
 def npy_header(data: bytes) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a ``.npy`` payload from its header alone (nothing is allocated)."""
     fp = io.BytesIO(data)
@@ -51,10 +55,10 @@ def check_npy(data: bytes, limits: ReadLimits) -> None:
     if dtype.hasobject:
         raise ValueError("a pickled (object) .npy array is refused: fourm never unpickles data")
     if len(shape) > limits.max_array_dims:
-        raise ValueError(f"array has {len(shape)} dims, over the limit {limits.max_array_dims}")
+        raise LimitError(f"array has {len(shape)} dims, over the limit {limits.max_array_dims}")
     count = int(np.prod(shape, dtype=np.float64)) if shape else 1
     if count > limits.max_array_elements:
-        raise ValueError(f"array shape {shape} has {count} elements, over the limit "
+        raise LimitError(f"array shape {shape} has {count} elements, over the limit "
                          f"{limits.max_array_elements} (data.limits.max_array_elements)")
     if count * dtype.itemsize > len(data):
         raise ValueError(f"truncated .npy: shape {shape} {dtype} needs {count * dtype.itemsize} bytes, "
@@ -71,13 +75,13 @@ def check_image(data: bytes, limits: ReadLimits) -> None:
             with Image.open(io.BytesIO(data)) as img:
                 width, height = img.size
     except Image.DecompressionBombError as exc:
-        raise ValueError(f"image too large: {exc}") from None
+        raise LimitError(f"image too large: {exc}") from None
     except Exception as exc:
         raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
     if width <= 0 or height <= 0:
         raise ValueError(f"image has an empty size {width}×{height}")
     if width * height > limits.max_image_pixels:
-        raise ValueError(f"image {width}×{height} has {width * height} pixels, over the limit "
+        raise LimitError(f"image {width}×{height} has {width * height} pixels, over the limit "
                          f"{limits.max_image_pixels} (data.limits.max_image_pixels)")
 
 

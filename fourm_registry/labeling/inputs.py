@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import FourmError
+from ..limits import DEFAULT_LIMITS, LimitError, check_image
 from ..shards import ReadStats, expand_shards, iter_raw
 
 IMAGE_SUFFIXES = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif")
@@ -32,6 +33,7 @@ class RawItem:
     caption: str | None = None
     junk: list[str] = field(default_factory=list)  # members that are neither image, caption nor metadata
     fields: dict[str, bytes] = field(default_factory=dict)  # other ``<name>.<ext>`` members, kept as-is
+    bad: str | None = None  # why the sample cannot be used (counted as a skip)
 
 
 @dataclass
@@ -45,6 +47,12 @@ class SourceShard:
 
 def load_image(data: bytes) -> tuple[np.ndarray, str | None]:
     """Encoded image → (H×W×3 uint8, what was converted or ``None``); ValueError if unreadable."""
+    try:  # the size from the header first: no decompression bombs
+        check_image(data, DEFAULT_LIMITS)
+    except LimitError:
+        raise
+    except ValueError:
+        pass  # unreadable: named below
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -102,7 +110,10 @@ def _tar_items(url: str, image_field: str | None,
                     item.image = data
                 elif item.caption is None and (low in CAPTION_SUFFIXES or (
                         stem and stem == caption_field and ext in CAPTION_SUFFIXES)):
-                    item.caption = data.decode("utf-8", errors="replace").strip() or None
+                    try:
+                        item.caption = data.decode("utf-8").strip() or None
+                    except UnicodeDecodeError:
+                        item.bad = "caption is not UTF-8 text"
                 elif stem:  # a field of a fourm shard (e.g. ground truth): carried over
                     item.fields[suffix] = data
                 elif low not in META_SUFFIXES:

@@ -21,6 +21,7 @@ from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
                            TimeElapsedColumn)
 
 from ..errors import FourmError
+from ..registry import get_registry
 from ..shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats, decode_member
 from .inputs import RawItem, SourceShard, load_image
 from .labelers import SampleInput, TextInput
@@ -54,6 +55,15 @@ class _ShardLabeler:
         if raw.image is None:
             rep.count(rep.skipped, "no image member")
             return None
+        if raw.bad:  # e.g. a caption that is not UTF-8: skipped and counted, never mangled
+            rep.count(rep.skipped, raw.bad)
+            return None
+        for suffix, data in raw.fields.items():  # carried-over members must be valid, not copied blind
+            try:
+                decode_member(self.registry if self.registry is not None else get_registry(), suffix, data)
+            except Exception as exc:
+                rep.count(rep.skipped, f"bad member {suffix}: {str(exc)[:60]}")
+                return None
         try:
             image, converted = load_image(raw.image)
         except ValueError as exc:
