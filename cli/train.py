@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
         init: Path | None = typer.Option(None, "--init", help="Start from an exported model (fine-tuning)."),
         keep_last: int | None = typer.Option(None, "--keep-last", min=1, help="Keep only the newest N checkpoints."),
         out: Path | None = typer.Option(None, "--out", help="Run directory (checkpoints, logs, export)."),
+        allow_mismatch: bool = typer.Option(False, "--allow-tokenizer-mismatch",
+                                            help="Train on tokens whose recorded tokenizer fingerprint differs "
+                                                 "between shards or from modalities.tokenizer_dir."),
         local_rank: int | None = typer.Option(None, "--local_rank", "--local-rank", hidden=True,
                                               help="Set by the deepspeed launcher."),
     ) -> None:
@@ -43,6 +46,8 @@ def register(app: typer.Typer) -> None:
             extra.append(f"checkpoint.keep_last={keep_last}")
         if out is not None:
             extra.append(f"out_dir={_quoted(out)}")
+        if allow_mismatch:
+            extra.append("modalities.allow_tokenizer_mismatch=true")
         cfg = load_config(TrainConfig, config, extra)
         result = Trainer(cfg, registry_from(ctx), local_rank=local_rank).fit()
         last = result.evals[-1] if result.evals else {}

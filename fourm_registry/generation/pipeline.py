@@ -104,6 +104,10 @@ def generate_to_dir(req: GenerateRequest, registry: Registry,
 
     for problem in generation_mismatches(req.checkpoint, tok_dir, registry, need):
         log(f"Warning: {problem}")
+    from ..provenance_check import generation_mismatches
+
+    for problem in generation_mismatches(req.checkpoint, tok_dir, registry, need):
+        log(f"Warning: {problem}")
 
     from ..model import FourM
     from .fourm_adapter import FourMPredictor

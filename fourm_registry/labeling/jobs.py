@@ -22,6 +22,7 @@ from rich.progress import (BarColumn, Progress, SpinnerColumn, TextColumn,
 
 from ..errors import FourmError
 from ..registry import get_registry
+from ..provenance import PROVENANCE_FIELD, PROVENANCE_MEMBER, decode_member as decode_provenance, merged
 from ..shards import TOKEN_PREFIX, AtomicShardWriter, ReadStats, decode_member
 from .inputs import RawItem, SourceShard, load_image
 from .labelers import SampleInput, TextInput
@@ -43,6 +44,7 @@ class _ShardLabeler:
     def __init__(self, labelers: Mapping[str, Any], report: LabelReport, *, image_field: str,
                  caption_field: str | None, batch_size: int, min_size: int, registry: Any = None):
         self.labelers, self.report, self.registry = labelers, report, registry
+        self.provenance = dict(getattr(labelers, "provenance", None) or {})  # label records of this pass
         self.image_field, self.caption_field = image_field, caption_field
         self.batch_size, self.min_size = max(1, batch_size), min_size
 
@@ -94,7 +96,11 @@ class _ShardLabeler:
                 continue
             sample: dict[str, Any] = {"__key__": item.key, self.image_field: item.image}
             relabeled = set(self.labelers) | {TOKEN_PREFIX + n for n in self.labelers}
-            sample.update({s: b for s, b in item.fields.items() if s.split(".", 1)[0] not in relabeled})
+            sample.update({s: b for s, b in item.fields.items()
+                           if s.split(".", 1)[0] not in relabeled and s != PROVENANCE_MEMBER})
+            old = decode_provenance(item.fields.get(PROVENANCE_MEMBER))
+            if self.provenance or old:
+                sample[PROVENANCE_FIELD] = merged(old, labels=self.provenance, drop=self.labelers)
             if self.caption_field and item.caption is not None:
                 sample[self.caption_field] = item.caption
             sample.update({name: vals[i] for name, vals in values.items()})

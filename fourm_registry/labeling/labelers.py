@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import FourmError
+from ..provenance import label_record
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -72,9 +73,17 @@ def run_order(names: Sequence[str], reads: Mapping[str, Sequence[str]]) -> list[
     return done
 
 
+class Labelers(dict):
+    """``{modality: labeler}`` in run order; ``provenance`` holds each one's label record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.provenance: dict[str, dict[str, Any]] = {}
+
+
 def build_labelers(registry: Any, modalities: Sequence[str], device: str,
                    models: Mapping[str, str] | None = None,
-                   labeler_names: Mapping[str, str] | None = None) -> dict[str, Any]:
+                   labeler_names: Mapping[str, str] | None = None) -> Labelers:
     """One loaded labeler per modality (the modality's own, or a named registered one), in run
     order: a sample labeler after the labelers of this run it reads."""
     models, labeler_names = dict(models or {}), dict(labeler_names or {})
@@ -83,7 +92,7 @@ def build_labelers(registry: Any, modalities: Sequence[str], device: str,
             raise FourmError(f"A model or labeler was given for {name!r}, which is not in --modalities")
     chosen = {name: _chosen(registry, name, labeler_names) for name in modalities}
     order = run_order(list(modalities), {n: lab.reads for n, lab in chosen.items() if lab is not None})
-    out: dict[str, Any] = {}
+    out = Labelers()
     for name in order:
         lab = chosen[name]
         if lab is None or lab.modality != name:
@@ -96,6 +105,7 @@ def build_labelers(registry: Any, modalities: Sequence[str], device: str,
             labeler = lab.factory(model, device)
             out[name] = (TextInput(labeler) if lab.inputs == "text" else
                          SampleInput(labeler, lab.reads) if lab.inputs == "sample" else labeler)
+            out.provenance[name] = label_record(lab, model, labeler)
         except FourmError:
             raise
         except Exception as exc:

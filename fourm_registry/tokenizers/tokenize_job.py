@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import FourmError
+from ..provenance import PROVENANCE_MEMBER, decode_member, encode_member, merged
 from ..shards import (TOKEN_PREFIX, AtomicShardWriter, BadSample, ReadStats, decode_sample, expand_shards,
                       iter_raw)
 
@@ -50,6 +51,25 @@ def _encode(tok: Any, values: list[Any], keys: list[Any]) -> list[Any]:
         return tok.encode(values)
 
 
+def _fingerprints(tokenizers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Each tokenizer's fingerprint, from a temporary ``save_pretrained`` copy."""
+    import tempfile
+
+    from ..provenance import tokenizer_fingerprint
+
+    out = {}
+    for name, tok in tokenizers.items():
+        spec = getattr(tok, "spec", None)
+        label = (spec.tokenizer.shared or spec.name) if spec is not None else name
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                tok.save_pretrained(tmp)
+                out[name] = {"tokenizer": label, "fingerprint": tokenizer_fingerprint(tmp)}
+            except (FourmError, OSError, NotImplementedError, AttributeError):
+                out[name] = {"tokenizer": label, "fingerprint": None}  # cannot be saved: name only
+    return out
+
+
 def _reason(exc: Exception) -> str:
     """A short, countable reason: drop the sample key from the message."""
     text = str(exc)
@@ -70,8 +90,10 @@ class _Batch:
         return len(self.raw)
 
 
-def _encode_batch(batch: _Batch, tokenizers: Mapping[str, Any], report: TokenizeReport) -> list[dict[str, Any]]:
-    """Tokenise a batch; returns the samples to write (bad ones left out and counted)."""
+def _encode_batch(batch: _Batch, tokenizers: Mapping[str, Any], report: TokenizeReport,
+                  provenance: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Tokenise a batch; returns the samples to write (bad ones left out and counted), each
+    recording the fingerprints of the tokenizers that made its tokens."""
     bad: dict[int, str] = {}
     tokens: list[dict[str, np.ndarray]] = [{} for _ in range(len(batch))]
     for name, tok in tokenizers.items():
@@ -109,6 +131,10 @@ def _encode_batch(batch: _Batch, tokenizers: Mapping[str, Any], report: Tokenize
             else:
                 sample[suffix] = data  # bytes: copied through unchanged
         sample.update(tokens[i])
+        made = {f[len(TOKEN_PREFIX):] for f in tokens[i]}
+        if provenance and made:
+            sample[PROVENANCE_MEMBER] = encode_member(merged(
+                decode_member(raw.get(PROVENANCE_MEMBER)), tokens={n: provenance[n] for n in made if n in provenance}))
         for field_name in tokens[i]:
             name = field_name[len(TOKEN_PREFIX):]
             report.tokens[name] = report.tokens.get(name, 0) + 1
@@ -117,13 +143,13 @@ def _encode_batch(batch: _Batch, tokenizers: Mapping[str, Any], report: Tokenize
 
 
 def tokenize_shard(src: str, dst: Path, tokenizers: Mapping[str, Any], registry: Any,
-                   report: TokenizeReport, batch_size: int = 32) -> None:
+                   report: TokenizeReport, batch_size: int = 32, provenance: Mapping[str, Any] | None = None) -> None:
     stats = ReadStats()
     with AtomicShardWriter(dst, registry) as writer:
         batch = _Batch()
 
         def flush() -> None:
-            for sample in _encode_batch(batch, tokenizers, report):
+            for sample in _encode_batch(batch, tokenizers, report, provenance):
                 writer.write(sample)
                 report.samples_written += 1
             batch.raw.clear()
@@ -146,8 +172,13 @@ def tokenize_shard(src: str, dst: Path, tokenizers: Mapping[str, Any], registry:
 
 
 def tokenize_shards(shards: Any, tokenizers: Mapping[str, Any], registry: Any, out_dir: str | Path,
-                    batch_size: int = 32, on_shard: Callable[[str, str], None] | None = None) -> TokenizeReport:
-    """Tokenise ``shards`` into ``out_dir`` (same file names); ``on_shard(path, status)`` reports."""
+                    batch_size: int = 32, on_shard: Callable[[str, str], None] | None = None,
+                    provenance: Mapping[str, Any] | None = None) -> TokenizeReport:
+    """Tokenise ``shards`` into ``out_dir`` (same file names); ``on_shard(path, status)`` reports.
+
+    ``provenance`` maps a modality to its tokenizer's record (``provenance.tokenizer_records``
+    of the directory the tokenizers were loaded from); by default each tokenizer is saved to a
+    temporary directory and fingerprinted."""
     if not tokenizers:
         raise FourmError("No tokenizers to apply: the tokenizers directory holds none for these modalities.")
     out = Path(out_dir)
@@ -159,6 +190,8 @@ def tokenize_shards(shards: Any, tokenizers: Mapping[str, Any], registry: Any, o
         if Path(src).resolve().parent == out.resolve():
             raise FourmError(f"--out {out} is the input directory; choose another directory.")
     report = TokenizeReport()
+    if provenance is None:
+        provenance = _fingerprints(tokenizers)
     start = time.perf_counter()
     for src in sources:
         dst = out / Path(src).name
@@ -167,7 +200,7 @@ def tokenize_shards(shards: Any, tokenizers: Mapping[str, Any], registry: Any, o
             if on_shard is not None:
                 on_shard(src, "skipped (done)")
             continue
-        tokenize_shard(src, dst, tokenizers, registry, report, batch_size)
+        tokenize_shard(src, dst, tokenizers, registry, report, batch_size, provenance)
         report.shards_written += 1
         if on_shard is not None:
             on_shard(src, "written")

@@ -42,6 +42,7 @@ class ModalitiesSection(StrictModel):
     targets: list[str] = Field(min_length=1)
     settings: dict[str, ModalityOverride] = Field(default_factory=dict)
     tokenizer_dir: str | None = None  # holds <modality>/ trained tokenizer directories
+    allow_tokenizer_mismatch: bool = False  # train on tokens whose tokenizer fingerprint differs
 
     @field_validator("settings", mode="before")
     @classmethod

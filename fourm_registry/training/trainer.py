@@ -64,7 +64,8 @@ class Trainer:
         self.registry, self.specs = resolve_modalities(cfg.modalities, self.registry)
         self.family, self.model_cfg = run_family(cfg, self.registry, self.specs)
         self.paths = cfg.paths()
-        # Data first: a missing shard should fail before the engine is built.
+        # Data first: a missing shard or tokens of another tokenizer fail before the engine is built.
+        self.token_provenance = self._token_provenance() if self._data is None else {}
         self.data = self._data or _default_data(cfg, self.registry, self.specs, self.family, self.model_cfg)
         self.loader = self.data.train(rank=self.dist.rank, world_size=self.dist.world_size,
                                       seed=cfg.train.seed)
@@ -95,6 +96,13 @@ class Trainer:
             np.random.seed(seed % 2**32)
             torch.manual_seed(seed)
         self._batches = iter(self.loader)
+
+    def _token_provenance(self) -> dict[str, Any]:
+        from ..provenance_check import run_token_provenance
+
+        m = self.cfg.modalities
+        return run_token_provenance(self.cfg.data.shards, self.registry, [s.name for s in self.specs],
+                                    m.tokenizer_dir, m.allow_tokenizer_mismatch)
 
     def _resume(self) -> str | None:
         tag = self.ckpt.latest()
@@ -275,6 +283,10 @@ class Trainer:
             module.save_pretrained(tmp)
         info = {**self.state.to_dict(), "global_batch": self.global_batch, "config": self.cfg.model_dump(mode="json")}
         write_text_atomic(tmp / "trainer_state.json", json.dumps(info, indent=2))
+        from ..provenance import write_export_provenance
+
+        write_export_provenance(tmp, self.registry, [s.name for s in self.specs], self.cfg.modalities.tokenizer_dir,
+                                self.token_provenance)
         if out.exists():
             shutil.rmtree(old, ignore_errors=True)
             out.rename(old)
