@@ -285,3 +285,33 @@ def test_a_grid_model_runs_on_a_doubled_grid_with_bicubic_positions(model: FourM
     with torch.no_grad():
         out = big({name: ModalityBatch(ids, seen, ids, ~seen)}, return_logits=True)
     assert out.logits[name].shape == (n - n // 2, vocab) and torch.isfinite(out.loss)
+
+
+def test_generating_from_a_photo_matches_the_mod_dict_route(model: FourM, registry: Registry) -> None:
+    """A photo as pixel input (``rgb@<size>``): fourm's generator (pixels patched and standardised
+    by the data pipeline) and the ml-4m mod_dict route (pixels standardised here) agree."""
+    from fourm_registry.generation.inputs import pixel_condition
+
+    names = domains_of(model)
+    pixels = next((d for d, n in names.items() if model.specs[n].kind.value == "pixels"), None)
+    grids = [d for d, n in names.items() if n in model.decoder_embeddings and model.specs[n].kind.is_grid]
+    assert pixels is not None and grids
+    spec, target = model.specs[names[pixels]], grids[-1]
+    size = spec.tokenizer.image_size
+    ramp = np.linspace(0, 255, size)
+    photo = np.stack([ramp[None].repeat(size, 0), ramp[:, None].repeat(size, 1),
+                      np.abs(ramp[None] - ramp[:, None])], -1).astype(np.uint8)
+    conds = {names[pixels]: pixel_condition(spec, photo)}
+    schedule = GenerationSchedule(steps=[StepConfig(target=names[target], scheme="maskgit", steps=1,
+                                                    temperature=0.0)])
+    ids = Generator(FourMPredictor(model), registry.with_overrides(_sizes(model))).generate(
+        conds, schedule, seed=0).grids[names[target]]
+    mean, std = (np.asarray(spec.extras[k], np.float32) for k in ("mean", "std"))
+    chw = torch.from_numpy(((photo / 255.0 - mean) / std).astype(np.float32)).permute(2, 0, 1)[None]
+    n = model.specs[names[target]].num_tokens
+    cells = spec.num_tokens
+    md = {pixels: {"tensor": chw, "input_mask": torch.zeros(1, cells, dtype=torch.bool)},
+          target: {"tensor": torch.zeros(1, n, dtype=torch.long), "input_mask": torch.ones(1, n, dtype=torch.bool),
+                   "target_mask": torch.zeros(1, n, dtype=torch.bool)}}
+    out = forward_mod_dict(model, md)
+    assert torch.equal(ids[0], out.logits[target].argmax(-1))

@@ -19,7 +19,7 @@ import torch
 from ..batch import ModalityBatch
 from ..errors import FourmError
 from ..registry import Registry
-from ..spec import ModalitySpec
+from ..spec import ModalityKind, ModalitySpec
 from ..tokens import EOS_ID, PAD_ID
 from .guidance import modality_of
 
@@ -182,12 +182,31 @@ def _resize_input(tokenizer: Any, spec: ModalitySpec, value: Any, key: str) -> l
     return tokenizer.encode_prepared([x[0].numpy()])
 
 
+def pixel_condition(spec: ModalitySpec, image: Any) -> ModalityBatch:
+    """An image as a PIXELS condition: resized (bicubic) to the modality's size, then patched and
+    standardised exactly as training reads it (``fourm_registry.data.prepare``); all visible."""
+    from PIL import Image
+
+    from ..data.prepare import prepare_sample, source_field
+
+    size = spec.tokenizer.image_size
+    arr = np.asarray(image)
+    if arr.shape[:2] != (size, size):
+        arr = np.asarray(Image.fromarray(arr.astype(np.uint8)).resize((size, size), Image.BICUBIC))
+    rows = prepare_sample({"__key__": "condition", source_field(spec): arr}, [spec])[spec.name]
+    x = torch.from_numpy(rows)[None]
+    return ModalityBatch(inputs=x, input_mask=torch.ones(x.shape[:2], dtype=torch.bool))
+
+
 def tokenize_conditions(conds: dict[str, Condition], tokenizers: dict[str, Any],
                         predictor: Any) -> dict[str, ModalityBatch]:
     """Conditions → one-sample ``ModalityBatch``es (grids: hidden cells not visible)."""
     out: dict[str, ModalityBatch] = {}
     for key, c in conds.items():
         name = c.spec.name
+        if c.spec.kind is ModalityKind.PIXELS and c.tokens is None:
+            out[key] = pixel_condition(c.spec, c.value)
+            continue
         if c.tokens is None:
             if name not in tokenizers:
                 raise FourmError(f"Condition {key!r}: no tokenizer for {name!r} in the checkpoint; "
