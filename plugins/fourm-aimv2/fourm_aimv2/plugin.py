@@ -66,3 +66,10 @@ def family() -> ModelFamilySpec:
 @hookimpl
 def register_families(register: Any) -> None:
     register(family())
+
+
+@hookimpl
+def register_modalities(register: Any) -> None:
+    from .labeler import modality
+
+    register(modality())
