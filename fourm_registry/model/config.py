@@ -44,6 +44,7 @@ class FourMConfig(StrictModel):
     loss_type: Literal["modality", "token"] = "modality"  # mean of per-modality losses, or per token
     attention: Literal["sdpa", "math"] = "sdpa"  # "math": explicit matmul baseline (benchmarks)
     act_checkpoint: bool = False  # recompute each block in backward to save memory
+    compile: bool = False  # torch.compile each transformer block (cold start: README "Measured")
     init_std: float = Field(default=0.02, gt=0)
 
     @model_validator(mode="before")

@@ -57,7 +57,7 @@ def model_config(cfg: TrainConfig, registry: Any = None) -> Any:
     if cfg.model is None:
         return validate_config(FourMConfig, exported, f"{cfg.init}/config.json")
     mine = cfg.model.model_dump(mode="json")
-    runtime = {"act_checkpoint", "attention", "preset"}
+    runtime = {"act_checkpoint", "attention", "compile", "preset"}
     differ = sorted(k for k in exported if k not in runtime and mine.get(k) != exported[k])
     if differ:
         detail = ", ".join(f"model.{k}={mine.get(k)!r} vs {exported[k]!r}" for k in differ[:4])
@@ -136,6 +136,10 @@ def build_model_for(cfg: TrainConfig, registry: Any, specs: list[ModalitySpec]) 
     if cfg.init is not None:
         exported = set(read_exported_config(cfg.init, registry)["modalities"])
         fresh = load_initial_weights(model, cfg.init, {s.name for s in specs} - exported, registry)
+    if getattr(model_cfg, "compile", False):
+        from ..model.blocks import compile_blocks
+
+        compile_blocks(model)
     return model, fresh
 
 
