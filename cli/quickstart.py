@@ -12,7 +12,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
         preset: str = typer.Option("demo", "--preset",
-                                   help="demo (≈26 min on 2 cores) or fast (≈3.5 min, the test suite's)."),
+                                   help="demo (≈26 min on 2 cores), fast (≈3.5 min, the test suite's) "
+                                        "or smoke (≈1 min, every stage tiny)."),
         overrides: list[str] = typer.Option([], "--set", help="Change a setting: key=value (repeatable)."),
     ) -> None:
         """Synth data → tokenizers → tokenize → train → generate → report (stages already done are skipped)."""
@@ -22,8 +23,8 @@ def register(app: typer.Typer) -> None:
 
         from ._registry import registry_from
 
-        if preset not in ("demo", "fast"):
-            raise ConfigError(f"--preset must be 'demo' or 'fast', not {preset!r}.")
+        if preset not in ("demo", "fast", "smoke"):
+            raise ConfigError(f"--preset must be 'demo', 'fast' or 'smoke', not {preset!r}.")
         base = QuickstartSettings.preset(preset).model_dump()
         settings = validate_config(QuickstartSettings, {**base, **parse_overrides(overrides)},
                                    "quickstart settings")

@@ -287,7 +287,8 @@ class AtomicShardWriter:
         remove_stale_tmp(self.path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         self._stream = open(self.tmp, "wb")
-        self._tar = wds.TarWriter(self._stream)
+        # a fixed member mtime: the same samples give a byte-identical shard (reproducible runs)
+        self._tar = wds.TarWriter(self._stream, mtime=float(os.environ.get("SOURCE_DATE_EPOCH", 0)))
         self.count = 0
 
     def write(self, sample: Mapping[str, Any]) -> None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,39 @@ class Run:
     @property
     def export(self) -> Path:
         return self.train_dir / "export"
+
+
+@contextmanager
+def _reproducible(settings: QuickstartSettings) -> Iterator[None]:
+    """Fixed torch threads and deterministic kernels for the whole run; restored afterwards.
+
+    Every stage seeds its own random streams from ``settings.seed`` (synth scenes, tokenizer
+    crops and init, data order and masks, generation); summation order in the matmuls still
+    depends on the thread count and the CPU's kernels, so those are part of "the same run".
+    """
+    import torch
+
+    threads, was_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(settings.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _seed(seed: int) -> None:
+    """Every global random stream, so a stage gives the same result whatever ran before it in
+    this process (a resumed run skips stages a fresh one runs)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def _stage(name: str, done: bool, fn: Callable[[], None]) -> float:
@@ -66,10 +100,11 @@ def train_tokenizers(run: Run) -> None:
 
     s, reg = run.s, run.registry
     shards = str(run.data / "train")
-    for name in DENSE:
+    for index, name in enumerate(DENSE):
         target = run.tokenizers / name
         if (target / "config.json").is_file():
             continue
+        _seed(s.seed * 1000 + index)  # initial weights independent of the tokenizers already made
         spec = reg.get_modality(name)
         tok = spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch,
                                            norm_num_groups=s.vq_norm_groups)
@@ -183,11 +218,23 @@ def run_all(out: Path, settings: QuickstartSettings, registry: Any) -> Path:
     _check_settings(run)
     console.print(f"fourm quickstart → {run.out} "
                   f"(estimated {settings.estimate_minutes()} min on 2 CPU cores)")
-    for name, fn in STAGES:
-        marker = run.out / f".done-{name.split()[0]}"
-        _stage(name, marker.is_file(), lambda fn=fn: fn(run))
-        marker.touch()
-    return run.report_dir / "report.md"
+    times_file = run.out / "stage-seconds.json"
+    times = json.loads(times_file.read_text()) if times_file.is_file() else {}
+    with _reproducible(settings):
+        for name, fn in STAGES:
+            marker = run.out / f".done-{name.split()[0]}"
+            done = marker.is_file()
+            _seed(settings.seed)
+            took = _stage(name, done, lambda fn=fn: fn(run))
+            if not done:
+                times[name] = round(took, 1)
+                times_file.write_text(json.dumps(times, indent=2))
+            marker.touch()
+    from .report import append_stage_times
+
+    md = run.report_dir / "report.md"
+    append_stage_times(md, times)
+    return md
 
 
 def _check_settings(run: Run) -> None:

@@ -59,7 +59,8 @@ def write(out: Path, rows: list[dict], pictures: list[Path], facts: dict[str, An
         "held-out scenes against their exact ground truth. Every prediction is greedy "
         "(temperature 0). Each row compares the model with a trivial baseline fitted on the "
         "training scenes.", "",
-        f"**The model beats the baseline on {wins} of {len(rows)} rows.**", "",
+        f"**The model beats the baseline on {wins} of {len(rows)} rows.** "
+        f"Seed {facts['settings']['seed']}, {facts['settings']['threads']} torch threads.", "",
         "| target | metric | model | baseline | baseline is | model better | tokenizer round trip |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -104,6 +105,20 @@ def write(out: Path, rows: list[dict], pictures: list[Path], facts: dict[str, An
                   f"td,th{{border:1px solid #ccc;padding:3px 8px}}table{{border-collapse:collapse}}"
                   f"img{{max-width:100%}}</style>{page}")
     return md, hp
+
+
+STAGE_TIMES = "## Stage times"
+
+
+def append_stage_times(md: Path, seconds: dict[str, float]) -> None:
+    """Wall-clock seconds per stage, last in ``report.md`` so two reports diff only here.
+
+    A stage skipped on a rerun keeps the time of the run that made it."""
+    text = md.read_text()
+    text = text.split(f"\n{STAGE_TIMES}\n")[0].rstrip("\n") + "\n"
+    rows = [f"| {name} | {sec:.0f} |" for name, sec in seconds.items()]
+    total = f"| total | {sum(seconds.values()):.0f} |"
+    md.write_text(text + "\n".join(["", STAGE_TIMES, "", "| stage | seconds |", "|---|---|", *rows, total, ""]))
 
 
 def _html_tables(text: str) -> str:

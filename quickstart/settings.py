@@ -40,12 +40,19 @@ class QuickstartSettings(StrictModel):
     det_length: int = Field(default=48, gt=0)
     eval_samples: int = Field(default=32, gt=0)
     picture_samples: int = Field(default=4, ge=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, description="seeds every stage: synth, tokenizers, train, generate")
+    threads: int = Field(default=2, ge=1, description="torch threads in every stage; results are "
+                         "bit-identical for the same seed, threads and CPU kind")
 
     @classmethod
-    def preset(cls, name: Literal["demo", "fast"]) -> QuickstartSettings:
+    def preset(cls, name: Literal["demo", "fast", "smoke"]) -> QuickstartSettings:
         if name == "demo":
             return cls()
+        if name == "smoke":  # every stage, tiny: what the determinism test repeats (≈1 min)
+            return cls(n_train=160, n_val=8, size=16, patch=4, spp=4, workers=1, dense_vocab=16,
+                       vq_steps=30, vq_batch=8, vq_channels=[8, 8, 16], vq_norm_groups=8, dim=64, depth=1,
+                       heads=2, train_steps=40, batch_size=16, input_tokens=32, target_tokens=32,
+                       caption_length=24, det_length=32, eval_samples=8, picture_samples=1)
         return cls(  # the test suite's version: every stage at 32 px, ~3.5 min on 2 cores
             n_train=1000, n_val=16, size=32, patch=4, spp=4, workers=1, dense_vocab=32,
             vq_steps=250, vq_batch=16, vq_channels=[16, 16, 32], vq_norm_groups=8, dim=128, depth=2,
