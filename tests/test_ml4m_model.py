@@ -315,3 +315,45 @@ def test_generating_from_a_photo_matches_the_mod_dict_route(model: FourM, regist
                    "target_mask": torch.zeros(1, n, dtype=torch.bool)}}
     out = forward_mod_dict(model, md)
     assert torch.equal(ids[0], out.logits[target].argmax(-1))
+
+
+def test_a_second_resolution_of_a_domain_loads_runs_and_round_trips(registry: Registry, runner, tmp_path: Path) -> None:
+    """4M-SR holds e.g. tok_rgb@224 and tok_rgb@448: one modality at two sizes (a second name)."""
+    from fourm_cli.app import build_app
+    from safetensors.torch import save_file
+
+    from fourm_registry.model.embeddings import resample_grid_table
+
+    config = json.loads((FM / "config.json").read_text())
+    tensors = load_file(str(FM / "model.safetensors"))
+    domain = next(d for d in config["domains_out"] if "@" in d and f"decoder_embeddings.{d}.pos_emb" in tensors)
+    stem, size = domain.split("@")
+    big = f"{stem}@{2 * int(size)}"
+    side = int(round(tensors[f"encoder_embeddings.{domain}.pos_emb"].shape[1] ** 0.5))
+    for key in [k for k in tensors if k.split(".")[1:2] == [domain]]:
+        t = tensors[key]
+        if key.endswith("pos_emb"):
+            t = resample_grid_table(t, (side, side), (2 * side, 2 * side))
+        tensors[key.replace(f".{domain}.", f".{big}.")] = t.clone() + (0.01 if key.endswith("mod_emb") else 0)
+    config["domains_in"].append(big)
+    config["domains_out"].append(big)
+    src = tmp_path / "sr"
+    src.mkdir()
+    (src / "config.json").write_text(json.dumps(config))
+    save_file(tensors, str(src / "model.safetensors"))
+    sr = FourM.from_pretrained(src, registry).eval()
+    names = domains_of(sr)
+    assert names[big] != names[domain] and sr.specs[names[big]].tokenizer.grid == (2 * side, 2 * side)
+    n, vocab = (2 * side) ** 2, sr.specs[names[big]].tokenizer.vocab_size
+    ids = torch.randint(0, vocab, (1, n), generator=torch.Generator().manual_seed(0))
+    seen = torch.arange(n)[None] < n // 2
+    with torch.no_grad():
+        out = sr({names[big]: ModalityBatch(ids, seen, ids, ~seen)}, return_logits=True)
+    assert out.logits[names[big]].shape == (n - n // 2, vocab)
+    app = build_app(registry)
+    for args in (["--to", "fourm", str(src), str(tmp_path / "f")], ["--to", "ml4m", str(tmp_path / "f"), str(tmp_path / "o")]):
+        res = runner.invoke(app, ["convert", *args])
+        assert res.exit_code == 0, res.output
+    back = load_file(str(tmp_path / "o" / "model.safetensors"))
+    assert set(back) == set(tensors)
+    assert all(back[k].numpy().tobytes() == v.numpy().tobytes() for k, v in tensors.items())

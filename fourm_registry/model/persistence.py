@@ -84,6 +84,25 @@ def save_pretrained(model: Any, directory: str | os.PathLike) -> Path:
     return out
 
 
+def with_aliases(registry: Any, overrides: Mapping[str, Mapping[str, Any]]) -> Any:
+    """``registry`` plus the modalities that are another one at a second size (``extras["alias_of"]``,
+    e.g. an SR model's 448-px RGB beside its 224-px one): the same plugin spec under a new name."""
+    from types import MappingProxyType
+
+    extra = {}
+    for name, changes in overrides.items():
+        base = (changes.get("extras") or {}).get("alias_of")
+        if base and name not in registry.modalities:
+            extra[name] = registry.get_modality(base).model_copy(update={"name": name, "labeler": None})
+    if not extra:
+        return registry
+    return type(registry)(
+        modalities=MappingProxyType({**registry.modalities, **extra}), labelers=registry.labelers,
+        objectives=registry.objectives, plugin_manager=registry.plugin_manager,
+        providers=MappingProxyType({**registry.providers, **{f"modality:{n}": registry.provider(
+            str(overrides[n]["extras"]["alias_of"])) for n in extra}}))
+
+
 def resolve(path_or_id: str | os.PathLike, revision: str | None = None) -> Path:
     """A local model directory, or a Hub repo id fetched (or found in the cache) by huggingface_hub."""
     path = Path(path_or_id)
@@ -132,7 +151,7 @@ def from_pretrained(cls: type, path_or_id: str | os.PathLike, registry: Any = No
     records: dict[str, dict[str, Any]] = config["modalities"]
     overrides = {n: {f: r[f] for f in (*SIZE_FIELDS, "extras") if r.get(f) is not None}
                  for n, r in records.items()}
-    registry = registry.with_overrides(overrides)
+    registry = with_aliases(registry, overrides).with_overrides(overrides)
     for name, record in records.items():
         kind = registry.get_modality(name).kind.value
         if kind != record["kind"]:
@@ -144,4 +163,10 @@ def from_pretrained(cls: type, path_or_id: str | os.PathLike, registry: Any = No
     if missing or unexpected:
         raise FourmError(f"{weights} does not match the model: missing {sorted(missing)[:5]}, "
                          f"unexpected {sorted(unexpected)[:5]}.")
-    return model.to(torch.device(device))
+    from functools import partial
+
+    from ..provenance import load_export_tokenizers
+
+    model = model.to(torch.device(device))
+    model.load_tokenizers = partial(load_export_tokenizers, directory, registry)  # the export's own tokenizers
+    return model

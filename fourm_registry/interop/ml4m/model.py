@@ -21,7 +21,7 @@ from safetensors.torch import load_file
 from ...config import validate_config
 from ...errors import FourmError
 from ...model.config import FourMConfig
-from ...model.persistence import WEIGHTS_NAME, build
+from ...model.persistence import WEIGHTS_NAME, build, with_aliases
 from ...spec import ModalityKind, ModalitySpec
 from . import domains as dom
 from . import keys
@@ -115,21 +115,25 @@ def plan_modalities(config: Mapping[str, Any], tensors: Mapping[str, torch.Tenso
     overrides: dict[str, dict[str, Any]] = {}
     for domain in dict.fromkeys([*dins, *douts]):
         hit = dom.resolve(registry, domain)
-        if hit.modality in overrides:
-            raise FourmError(f"{source}: domains {names_of(names, hit.modality)} and {domain!r} are both "
-                             f"modality {hit.modality!r}; one model holds each modality once.")
         spec = registry.get_modality(hit.modality)
+        name, base = hit.modality, None
+        if name in overrides:  # the same modality at a second size (4M-SR: tok_rgb@224 and @448)
+            name, base = f"{hit.modality}_{hit.sizes.get('image_size', len(overrides))}", hit.modality
+            if name in overrides or name in registry.modalities:
+                raise FourmError(f"{source}: domains {names_of(names, hit.modality)} and {domain!r} are "
+                                 f"both modality {hit.modality!r} at one size.")
         if spec.input_only and domain in douts:
             raise FourmError(f"{source}: domain {domain!r} is an output but {hit.modality!r} is input-only.")
         sizes = _sizes(spec, domain, hit.sizes, tensors, config)
         extras = {"ml4m_domain": domain, "ml4m_in": dins.index(domain) if domain in dins else None,
-                  "ml4m_out": douts.index(domain) if domain in douts else None}
+                  "ml4m_out": douts.index(domain) if domain in douts else None,
+                  **({"alias_of": base} if base else {})}
         if spec.kind.is_grid and f"decoder_embeddings.{domain}.token_emb.weight" in tensors:
             extras["decoder_token_emb"] = True
         if spec.kind is ModalityKind.SEQUENCE and domain in dins:
             extras["encoder_sees_start"] = True  # ml-4m masks a whole sequence to the input "[S_1]"
-        names[domain] = hit.modality
-        overrides[hit.modality] = {**sizes, "extras": extras}
+        names[domain] = name
+        overrides[name] = {**sizes, "extras": extras}
     return names, overrides
 
 
@@ -145,7 +149,7 @@ def load_official(cls: type, directory: Path, registry: Any, *, device: str = "c
     config = json.loads((directory / "config.json").read_text())
     tensors = load_file(str(directory / WEIGHTS_NAME))
     names, overrides = plan_modalities(config, tensors, registry, source)
-    reg = registry.with_overrides(overrides)
+    reg = with_aliases(registry, overrides).with_overrides(overrides)
     model = build(cls, model_config(config, tensors, source), reg, list(overrides))
     state = keys.rename(tensors, names)
     keys.drop_norm_biases(state, model, source)
