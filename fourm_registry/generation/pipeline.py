@@ -48,8 +48,13 @@ def read_checkpoint(path: Path, registry: Registry) -> tuple[Registry, list[str]
     if not cfg_file.is_file():
         raise FourmError(f"--checkpoint {path}: no config.json (expected a save_pretrained directory).")
     try:
-        records = json.loads(cfg_file.read_text())["modalities"]
-    except (ValueError, KeyError) as exc:
+        config = json.loads(cfg_file.read_text())
+        from ..interop.ml4m.checkpoint import is_official_dir, official_layout  # a released 4M model
+
+        if isinstance(config, dict) and is_official_dir(path, config):
+            return official_layout(path, config, registry)
+        records = config["modalities"]
+    except (ValueError, KeyError, TypeError) as exc:
         raise FourmError(f"--checkpoint {path}: config.json is not a fourm model config ({exc}).") from exc
     for name in records:
         registry.get_modality(name)
@@ -100,10 +105,6 @@ def generate_to_dir(req: GenerateRequest, registry: Registry,
     tok_dir = req.tokenizers or req.checkpoint / TOKENIZERS_SUBDIR
     need = sorted({c.spec.name for c in conds.values()} | set(generated))
     tokenizers = _load_tokenizers(tok_dir, registry, need, conds, generated, req.device, req.tokenizer_sources)
-    from ..provenance_check import generation_mismatches
-
-    for problem in generation_mismatches(req.checkpoint, tok_dir, registry, need):
-        log(f"Warning: {problem}")
     from ..provenance_check import generation_mismatches
 
     for problem in generation_mismatches(req.checkpoint, tok_dir, registry, need):
