@@ -186,3 +186,27 @@ def test_errors_write_nothing(parents, registry, tmp_path_factory, tmp_path):
         run_merge(a, b, "uniform", tmp_path / "x", registry, weights="0.5,0.6")
     assert not (tmp_path / "x").exists()
     assert not [p for p in tmp_path.iterdir()]
+
+
+def test_tokenizer_fingerprints_must_agree_and_are_carried(parents, registry, tmp_path):
+    import shutil
+
+    a, b = parents
+    copies = []
+    for i, src in enumerate((a, b)):
+        dst = tmp_path / f"p{i}"
+        shutil.copytree(src, dst)
+        (dst / "tokenizers" / "vq_rgb").mkdir(parents=True)
+        (dst / "tokenizers" / "vq_rgb" / "config.json").write_text("{}")
+        fp = "sha256:" + ("a" if i == 0 else "b") * 64
+        (dst / "provenance.json").write_text(json.dumps({"trained_on": {"rgb": {"fingerprint": fp}},
+                                                          "tokenizers": {}}))
+        copies.append(dst)
+    with pytest.raises(FourmError, match="'rgb' has different tokenizers in A and B \\(fingerprints"):
+        run_merge(copies[0], copies[1], "uniform", tmp_path / "x", registry)
+    assert not (tmp_path / "x").exists()
+    (copies[1] / "provenance.json").write_text((copies[0] / "provenance.json").read_text())
+    _, out, _ = run_merge(copies[0], copies[1], "uniform", tmp_path / "ok", registry)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["trained_on"]["rgb"]["fingerprint"].startswith("sha256:aaa")
+    assert (out / "tokenizers" / "vq_rgb" / "config.json").is_file()

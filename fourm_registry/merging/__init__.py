@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FourmError
-from .plan import (MergePlan, Parent, check_same_family, check_tokenizers, load_parent, parse_weights,
-                   prepare_out, write_atomically)
+from .plan import (MergePlan, Parent, carry_provenance, check_same_family, check_tokenizers, load_parent,
+                   parse_weights, prepare_out, write_atomically)
 
 METHODS = ("uniform", "width", "cross")
 
@@ -57,7 +57,11 @@ def merge(path_a: str | os.PathLike, path_b: str | os.PathLike, method: str, out
     echo(plan.render(detail))
     record = {"method": method, "parents": [str(a.path), str(b.path)], "weights": list(w),
               "every": every if method == "cross" else None, "counts": plan.counts()}
-    write_atomically(target, model.save_pretrained, record)
+    def save(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        carry_provenance(tmp, a, b)
+
+    write_atomically(target, save, record)
     echo(f"Wrote {target}")
     return plan, target
 

@@ -89,8 +89,24 @@ def check_same_family(a: Parent, b: Parent) -> None:
 _TOKENIZER_FIELDS = ("kind", "loss", "vocab_size", "image_size", "patch_size", "max_length", "extras")
 
 
+def fingerprints(path: Path) -> dict[str, str]:
+    """Per modality, the fingerprint of the tokenizer a parent was trained with (its ``provenance.json``)."""
+    from ..provenance import read_export_provenance
+
+    info = read_export_provenance(path) or {}
+    out = {n: r["fingerprint"] for n, r in (info.get("tokenizers") or {}).items()
+           if isinstance(r, dict) and r.get("fingerprint")}
+    for name, value in (info.get("trained_on") or {}).items():
+        found = value.get("fingerprint") if isinstance(value, dict) else value
+        if isinstance(found, str):
+            out.setdefault(name, found)
+    return out
+
+
 def check_tokenizers(a: Parent, b: Parent) -> None:
-    """A modality in both parents must have been tokenized the same way (sizes, kind, extras)."""
+    """A modality in both parents must have been tokenized the same way (sizes, kind, extras, and
+    the tokenizer fingerprint where both exports record one)."""
+    fa, fb = fingerprints(a.path), fingerprints(b.path)
     for name in sorted(set(a.records) & set(b.records)):
         ra, rb = a.records[name], b.records[name]
         differ = [f for f in _TOKENIZER_FIELDS if ra.get(f) != rb.get(f)]
@@ -98,6 +114,9 @@ def check_tokenizers(a: Parent, b: Parent) -> None:
             f = differ[0]
             raise FourmError(f"Modality {name!r} has different tokenizers in A and B ({f}: "
                              f"{ra.get(f)!r} vs {rb.get(f)!r}); both parents must share it.")
+        if name in fa and name in fb and fa[name] != fb[name]:
+            raise FourmError(f"Modality {name!r} has different tokenizers in A and B (fingerprints "
+                             f"{fa[name][:19]} vs {fb[name][:19]}); both parents must share it.")
 
 
 def union_records(a: Parent, b: Parent) -> dict[str, dict[str, Any]]:
@@ -231,3 +250,22 @@ def write_atomically(target: Path, save: Callable[[Path], Any], extra: Mapping[s
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def carry_provenance(out: Path, a: Parent, b: Parent) -> None:
+    """The merged export is self-contained like a training export: the parents' ``tokenizers/``
+    (A's first, then what only B has) and a ``provenance.json`` of both."""
+    from ..provenance import CHECKPOINT_FILE, read_export_provenance
+
+    info: dict[str, Any] = {"merged_from": [str(a.path), str(b.path)], "trained_on": {}, "tokenizers": {}}
+    for parent in (a, b):
+        src = parent.path / "tokenizers"
+        if src.is_dir():
+            for sub in sorted(p for p in src.iterdir() if p.is_dir()):
+                if not (out / "tokenizers" / sub.name).exists():
+                    shutil.copytree(sub, out / "tokenizers" / sub.name)
+        prov = read_export_provenance(parent.path) or {}
+        for key in ("trained_on", "tokenizers"):
+            for name, value in (prov.get(key) or {}).items():
+                info[key].setdefault(name, value)
+    (out / CHECKPOINT_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
