@@ -48,6 +48,9 @@ def data_specs(model_cfg: Any, registry: Any, specs: list[Any]) -> list[Any]:
 
 
 def check(section: Any, specs: list[Any], model_cfg: Any) -> None:
+    if model_cfg.native_resolution is not None:
+        raise FourmError("model.native_resolution: variable-resolution batches are not implemented yet; "
+                         "remove it (fixed-resolution pre-training, then highres_adaptation, work).")
     names = {s.name for s in specs}
     wanted = [model_cfg.image, *([model_cfg.text] if model_cfg.text else [])]
     missing = [n for n in wanted if n not in names]

@@ -101,3 +101,11 @@ def test_config_presets_and_errors():
     assert AIMv2Config(preset="base", depth=3).depth == 3
     with pytest.raises(ValueError, match="divisible"):
         AIMv2Config(dim=30, num_heads=4)
+    from fourm_aimv2.data import check
+    from fourm_registry import FourmError, Registry
+
+    specs = Registry.build(allow=[]).select(["rgb"])
+    with pytest.raises(FourmError, match="native_resolution"):
+        check(None, specs, AIMv2Config(native_resolution={}))
+    with pytest.raises(FourmError, match="add \\['caption'\\]"):
+        check(None, specs, AIMv2Config())

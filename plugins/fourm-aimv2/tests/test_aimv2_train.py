@@ -46,6 +46,7 @@ def test_loss_falls_and_the_export_loads(tmp_path, shards, registry):
     result = trainer.fit()
     assert trainer.family.name == "aimv2" and isinstance(trainer.engine.module, AIMv2)
     first, last = result.evals[0], result.evals[-1]
+    print(f"AIMV2_TINY first={first} last={last}")  # the README's figure (pytest -s)
     assert last["step"] == 30 and result.state.nonfinite_total == 0
     for name in ("rgb", "caption"):
         assert last[f"loss/{name}"] < first[f"loss/{name}"] * 0.8, (name, first, last)
