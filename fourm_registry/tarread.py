@@ -116,13 +116,11 @@ def iter_tar_samples(path: str, limits: ReadLimits, problem: Problem) -> Iterato
                 break
             if info.isdir():
                 continue
+            unsafe = None
             try:
                 name = clean_name(info.name)
-            except ValueError as exc:
-                problem("unsafe member name", f"{path}: {exc}", False)
-                if current is not None:
-                    bad = bad or ("unsafe member name", str(exc))
-                continue
+            except ValueError as exc:  # still grouped under its own key, so that sample is refused
+                name, unsafe = info.name.lstrip("./") or info.name, ("unsafe member name", str(exc))
             parts = split_name(name)
             if parts is None:
                 problem("member without a suffix", f"{path}: member {name!r} ignored", False)
@@ -134,6 +132,7 @@ def iter_tar_samples(path: str, limits: ReadLimits, problem: Problem) -> Iterato
                 if key in seen:
                     bad = ("duplicate key", "the key appears earlier in this shard")
                 seen.add(key)
+            bad = bad or unsafe
             if not info.isfile():
                 bad = bad or ("link or special member", f"member {suffix!r} is a link or special file")
                 continue

@@ -1,0 +1,154 @@
+"""Fuzz: 50+ corrupt or hostile shards through read_samples, fourm tokenize and fourm label.
+
+The rule for each case: the good samples come out exactly (lossless variants decode to the
+same ids), every bad one is a counted skip or the run ends in one line naming the file, no
+case hangs (a time bound per case), and a planted pickle never runs.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fourm_cli.app import build_app
+from fourm_modalities.labelers.tiny import save_tiny
+from fourm_registry import FourmError, ReadStats, read_samples
+
+from ._fuzz_cases import CLEAN, IDS_EXPECTED, MARKER, Case, cases
+from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
+
+CASES = cases()
+BOUND_S = 20.0  # per case, generous for 2 loaded cores; a hang trips pytest-timeout first
+
+
+def test_there_are_at_least_forty_distinct_corruptions() -> None:
+    assert len({c.name for c in CASES}) == len(CASES) >= 50
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("fuzz")
+    for case in CASES:
+        (root / case.name).mkdir()
+        case.write(root / case.name / "000.tar")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)  # a planted pickle would write MARKER here
+    yield tmp_path
+    assert not (tmp_path / MARKER).exists(), "a planted pickle ran"
+
+
+def one_line_error(output: str) -> bool:
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    return len(errors) == 1 and "Traceback" not in output
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_read_samples(case: Case, shards: Path, registry) -> None:
+    stats = ReadStats()
+    start = time.perf_counter()
+    out = list(read_samples(str(shards / case.name / "000.tar"), registry, stats=stats, limits=case.limits or None))
+    assert time.perf_counter() - start < BOUND_S
+    assert {s["__key__"] for s in out} == case.good
+    assert stats.samples == len(out)
+    if case.shard_error:
+        assert stats.bad_shards == 1 and stats.reasons == {"unreadable shard": 1}
+    elif case.name not in CLEAN:
+        assert stats.skipped + sum(stats.reasons.values()) >= 1, "a corruption passed without a count"
+    if case.name in IDS_EXPECTED:  # lossless variants: exactly the ids that were written
+        bad = next(s for s in out if s["__key__"] == "bad")
+        rng = np.random.default_rng(5)
+        assert np.array_equal(bad["semseg"], rng.integers(0, 5, (32, 32), dtype=np.uint8))
+    strict = read_samples(str(shards / case.name / "000.tar"), registry, on_error="raise",
+                          limits=case.limits or None)
+    if stats.skipped or stats.bad_shards:  # on_error="raise": the first problem is one line
+        with pytest.raises(FourmError) as err:
+            list(strict)
+        assert "\n" not in str(err.value) and case.name in str(err.value)
+    else:
+        assert [s["__key__"] for s in strict] == [s["__key__"] for s in out]
+
+
+@pytest.fixture(scope="module")
+def text_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from fourm_registry import Registry
+
+    root = tmp_path_factory.mktemp("toks")
+    (root / "corpus.txt").write_text("a photo of sample g0\na cat on a mat\n" * 20)
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(build_app(Registry.build(allow=[])), [
+        "tokenizer", "train", "text", "--corpus", str(root / "corpus.txt"), "--vocab-size", "30000",
+        "--out", str(root / "toks" / "text")])
+    assert r.exit_code == 0, r.output
+    return root / "toks"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_fourm_tokenize(shards: Path, text_tokenizer: Path, registry, runner, tmp_path: Path) -> None:
+    app = build_app(registry)
+    failures = []
+    for case in CASES:
+        if case.limits:
+            continue  # tokenize reads with the default limits
+        out = tmp_path / case.name
+        start = time.perf_counter()
+        r = runner.invoke(app, ["tokenize", "--data", str(shards / case.name), "--tokenizers", str(text_tokenizer),
+                                "--out", str(out)])
+        took = time.perf_counter() - start
+        leftovers = [p.name for p in out.glob(".*")] if out.exists() else []
+        if took > BOUND_S or leftovers:
+            failures.append(f"{case.name}: {took:.1f}s, leftovers {leftovers}")
+        elif case.shard_error:
+            if r.exit_code != 1 or not one_line_error(r.output) or "000.tar" not in r.output \
+                    or (out / "000.tar").exists():
+                failures.append(f"{case.name}: exit {r.exit_code}: {r.output[-300:]}")
+        elif r.exit_code != 0:
+            failures.append(f"{case.name}: exit {r.exit_code}: {r.output[-300:]}")
+        else:
+            keys = {s["__key__"] for s in read_samples(str(out / "000.tar"), registry)}
+            if keys != case.good:
+                failures.append(f"{case.name}: wrote {sorted(keys)}, expected {sorted(case.good)}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def tiny_depth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny("depth", tmp_path_factory.mktemp("tiny") / "depth")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_fourm_label(shards: Path, tiny_depth: Path, registry, runner, tmp_path: Path) -> None:
+    app = build_app(registry)
+    failures = []
+    for case in CASES:
+        if case.limits:
+            continue
+        out = tmp_path / case.name
+        start = time.perf_counter()
+        r = runner.invoke(app, ["label", str(shards / case.name / "000.tar"), "--out", str(out), "-m", "depth",
+                                "--model", f"depth={tiny_depth}", "--device", "cpu", "--quiet", "--json"])
+        took = time.perf_counter() - start
+        leftovers = [p.name for p in out.glob(".*")] if out.exists() else []
+        if took > BOUND_S or leftovers:
+            failures.append(f"{case.name}: {took:.1f}s, leftovers {leftovers}")
+        elif case.shard_error:
+            if r.exit_code != 1 or not one_line_error(r.output) or (out / "000.tar").exists():
+                failures.append(f"{case.name}: exit {r.exit_code}: {r.output[-300:]}")
+        elif r.exit_code != 0:
+            failures.append(f"{case.name}: exit {r.exit_code}: {r.output[-300:]}")
+        else:
+            report = json.loads(r.stdout)
+            keys = {s["__key__"] for s in read_samples(str(out / "000.tar"), registry)}
+            if keys != case.label_good or report["images"] != len(keys):
+                failures.append(f"{case.name}: wrote {sorted(keys)}, expected {sorted(case.label_good)}")
+    assert not failures, "\n".join(failures)
