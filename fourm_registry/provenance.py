@@ -174,3 +174,19 @@ def read_export_provenance(export: str | Path) -> dict[str, Any] | None:
     except ValueError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def load_export_tokenizers(export: str | Path, registry: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """The tokenizers an ``export/`` carries, checked against the fingerprints it recorded."""
+    from .tokenizers import load_tokenizers
+
+    root = Path(export) / "tokenizers"
+    if not root.is_dir():
+        raise FourmError(f"{export} carries no tokenizers (train with modalities.tokenizer_dir set, "
+                         "or pass --tokenizers).")
+    for name, rec in ((read_export_provenance(export) or {}).get("tokenizers") or {}).items():
+        d = root / rec["tokenizer"]
+        if d.is_dir() and tokenizer_fingerprint(d) != rec["fingerprint"]:
+            raise FourmError(f"{d} was changed after export: fingerprint {short(tokenizer_fingerprint(d))}, "
+                             f"recorded {short(rec['fingerprint'])}.")
+    return load_tokenizers(root, registry, names)

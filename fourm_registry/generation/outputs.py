@@ -30,13 +30,15 @@ def check_out_dir(out: Path, overwrite: bool) -> None:
         raise FourmError(f"--out {out} exists and is not a directory.")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise FourmError(f"--out {out} is not empty; pass --overwrite to replace it.")
-    if not out.parent.exists():
-        raise FourmError(f"--out {out}: the parent directory {out.parent} does not exist.")
+    above = next((p for p in out.parents if p.exists()), None)  # missing parents are created at the end
+    if above is not None and not above.is_dir():
+        raise FourmError(f"--out {out}: {above} is a file, not a directory.")
 
 
 @contextmanager
 def staged_dir(out: Path) -> Iterator[Path]:
     """A temp dir beside ``out``, moved to ``out`` only if the block finishes."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp
