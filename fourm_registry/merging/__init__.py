@@ -23,6 +23,15 @@ def plan_merge(a: Parent, b: Parent, method: str, weights: tuple[float, float], 
     """The plan and the merged model (in memory) for two loaded parents."""
     check_same_family(a, b)
     check_tokenizers(a, b)
+    if a.family == "4m-cross":
+        raise FourmError(f"{a.path} is already a cross-fused model; merge its parents instead.")
+    if a.family != "4m":
+        if method != "uniform":
+            raise FourmError(f"--method {method} is implemented for 4M models only; {a.family} models "
+                             "merge with --method uniform.")
+        from .generic import merge_uniform_family
+
+        return merge_uniform_family(a, b, weights, registry)
     if method == "uniform":
         from .uniform import merge_uniform
 

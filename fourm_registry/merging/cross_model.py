@@ -30,7 +30,7 @@ from ..model.fourm import FourM, FourMOutput
 from ..model.layout import decoder_self_mask, key_mask, pack
 from ..spec import ModalityKind, ModalitySpec
 
-FORMAT, FAMILY = "fourm-cross/1", "fourm-cross"
+FORMAT, FAMILY = "fourm-cross/1", "4m-cross"
 
 
 class TrunkAttention(nn.Module):

@@ -22,7 +22,7 @@ from torch import nn
 from ..errors import FourmError
 
 CONFIG_NAME = "config.json"
-FAMILY_FORMATS = {"fourm/1": "fourm"}  # config "format" → model family a merge understands
+FAMILY_FORMATS = {"fourm/1": "4m"}  # config "format" → model family a merge understands
 RUNTIME_KEYS = ("act_checkpoint", "attention", "preset")  # model settings that do not shape weights
 ACTIONS = ("averaged", "copied from A", "copied from B", "concatenated", "new", "rebuilt")
 
@@ -72,12 +72,25 @@ def load_parent(label: str, path: str | os.PathLike, registry: Any,
     config = read_config(directory)
     family_of(config, directory)
     if loader is None:
-        from ..model import FourM
-
-        def loader(p: Path, reg: Any) -> nn.Module:
-            return FourM.from_pretrained(p, reg)
+        loader = family_loader(family_of(config, directory), registry)
     model = loader(directory, registry)
     return Parent(label, directory, config, model.eval())
+
+
+def family_loader(family: str, registry: Any) -> Callable[[Path, Any], nn.Module]:
+    """How a checkpoint of ``family`` loads: 4M and cross-fused 4M here, others by their family's ``load``."""
+    if family == "4m":
+        from ..model import FourM
+
+        return lambda p, reg: FourM.from_pretrained(p, reg)
+    if family == "4m-cross":
+        from .cross_model import load_cross
+
+        return lambda p, reg: load_cross(p, reg)
+    spec = registry.get_family(family)
+    if spec.load is None:
+        raise FourmError(f"Model family {family!r} cannot load an exported model, so it cannot be merged.")
+    return lambda p, reg: spec.load(p, reg)
 
 
 def check_same_family(a: Parent, b: Parent) -> None:

@@ -74,6 +74,16 @@ class CM3(nn.Module):
         """Every vocabulary modality in sequence order (the longest sequence the positions must hold)."""
         return [*self.order, *(n for n in self.vocab if n not in self.order)]
 
+    def modality_rows(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """The rows of each modality's ids in the embedding table and the head (what merging keeps apart)."""
+        spans = {n: self.layout.span(n) for n in self.layout.names}
+        return {"tok_emb.weight": spans, "head.weight": spans}
+
+    def cover(self, records: dict[str, dict[str, Any]]) -> None:
+        """Record that this model now covers ``records`` (a merge of parents trained on different ones)."""
+        self.records = dict(records)
+        self.order = [n for n in (self.config.order or self.vocab) if n in self.records]
+
     def new_cache(self) -> list[KVCache]:
         return [KVCache() for _ in self.blocks]
 

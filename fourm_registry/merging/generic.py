@@ -1,0 +1,52 @@
+"""JAM-Uniform for any registered model family whose parents share one architecture.
+
+The parents are loaded with their family's ``load``; every tensor is averaged, except rows
+that belong to one modality (a model lists them in ``modality_rows()``: ``{tensor name:
+{modality: (start, stop)}}``, e.g. the rows of a shared vocabulary): rows of a modality only
+one parent was trained on are that parent's. ``model.cover(records)`` (if the model has it)
+then records the union of both parents' modalities.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from ..errors import FourmError
+from .plan import MergePlan, Parent, param_count, unique_state, union_records
+from .uniform import average
+
+
+def merge_uniform_family(a: Parent, b: Parent, weights: tuple[float, float], registry: Any
+                         ) -> tuple[MergePlan, nn.Module]:
+    if a.config.get("vocab") != b.config.get("vocab"):
+        raise FourmError(f"Cannot merge {a.family} models with different vocabularies: A has "
+                         f"{list(a.config.get('vocab') or [])}, B has {list(b.config.get('vocab') or [])}.")
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    for name in sa:
+        if name not in sb or tuple(sa[name].shape) != tuple(sb[name].shape):
+            other = list(sb[name].shape) if name in sb else "missing"
+            raise FourmError(f"--method uniform needs parents of the same architecture: {name} is "
+                             f"{list(sa[name].shape)} in A but {other} in B.")
+    merged = registry.get_family(a.family).load(a.path, registry)
+    rows = merged.modality_rows() if hasattr(merged, "modality_rows") else {}
+    plan = MergePlan("uniform", (str(a.path), str(b.path)), parent_params=(param_count(a.model), param_count(b.model)))
+    plan.notes.append(f"family {a.family}; weights A {weights[0]:g}, B {weights[1]:g}")
+    state, copied = {}, set()
+    for name, target in unique_state(merged).items():
+        value = average(sa[name], sb[name], *weights, name)
+        for modality, (lo, hi) in rows.get(name, {}).items():
+            in_a, in_b = modality in a.records, modality in b.records
+            if in_a != in_b:
+                value[lo:hi] = (sa if in_a else sb)[name][lo:hi]
+                copied.add(f"{modality} from {'A' if in_a else 'B'}")
+        state[name] = value
+        plan.add(name, "averaged", target.shape)
+    if copied:
+        plan.notes.append("modality rows copied from the one parent trained on them: " + ", ".join(sorted(copied)))
+    own = merged.state_dict()
+    for name, value in state.items():
+        own[name].copy_(value)
+    if hasattr(merged, "cover"):
+        merged.cover(union_records(a, b))
+    return plan, merged

@@ -1,0 +1,72 @@
+"""``fourm merge`` on the CM3 family (JAM's setting): a text-only parent + an image-text parent."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from fourm_cm3 import CM3
+from fourm_registry import FourmError, Registry
+from fourm_registry.merging import merge
+
+SETTINGS = {"rgb": {"image_size": 16, "patch_size": 4, "vocab_size": 32},
+            "caption": {"max_length": 10, "vocab_size": 260}}
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return Registry.build(allow=["cm3"]).with_overrides(SETTINGS)
+
+
+def export(registry, root, mods, seed, **cfg):
+    spec = registry.get_family("cm3")
+    torch.manual_seed(seed)
+    model = spec.build(spec.validate_model({"dim": 32, "depth": 1, "num_heads": 2, "vocab": ["caption", "rgb"], **cfg}),
+                       registry, registry.select(mods))
+    return model.save_pretrained(root)
+
+
+@pytest.fixture(scope="module")
+def parents(registry, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cm3_parents")
+    return export(registry, root / "text", ["caption"], 1), export(registry, root / "image_text", ["caption", "rgb"], 2)
+
+
+def test_text_only_plus_image_text(registry, parents, tmp_path):
+    text, image_text = parents
+    lines = []
+    _, out = merge(text, image_text, "uniform", tmp_path / "jam", registry=registry, echo=lines.append)
+    assert "Merge plan (uniform)" in lines[0] and "rgb from B" in lines[0]
+    sa, sb, sm = (load_file(p / "model.safetensors") for p in (text, image_text, out))
+    model = CM3.from_pretrained(out)
+    lo, hi = model.layout.span("rgb")
+    assert torch.equal(sm["tok_emb.weight"][lo:hi], sb["tok_emb.weight"][lo:hi])
+    assert torch.equal(sm["head.weight"][lo:hi], sb["head.weight"][lo:hi])
+    c0, c1 = model.layout.span("caption")
+    assert torch.equal(sm["tok_emb.weight"][c0:c1], 0.5 * sa["tok_emb.weight"][c0:c1] + 0.5 * sb["tok_emb.weight"][c0:c1])
+    assert torch.equal(sm["blocks.0.attn.qkv.weight"], 0.5 * sa["blocks.0.attn.qkv.weight"] + 0.5 * sb["blocks.0.attn.qkv.weight"])
+    assert set(model.records) == {"caption", "rgb"} and model.order == ["caption", "rgb"]
+
+
+def test_merging_with_itself_is_bit_identical(registry, parents, tmp_path):
+    _, image_text = parents
+    _, out = merge(image_text, image_text, "uniform", tmp_path / "same", registry=registry, echo=lambda m: None,
+                   weights="0.2,0.8")
+    before, after = load_file(image_text / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_errors(registry, parents, tmp_path):
+    text, image_text = parents
+    with pytest.raises(FourmError, match="implemented for 4M models only"):
+        merge(text, image_text, "width", tmp_path / "x", registry=registry, echo=lambda m: None)
+    other = export(registry, tmp_path / "other", ["caption"], 3, vocab=["caption"])
+    with pytest.raises(FourmError, match="different vocabularies"):
+        merge(text, other, "uniform", tmp_path / "x", registry=registry, echo=lambda m: None)
+    from fourm_registry.model import build_model
+
+    fourm = build_model({"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "num_heads": 2}, registry,
+                        ["caption", "rgb"]).save_pretrained(tmp_path / "fourm")
+    with pytest.raises(FourmError, match="different families: A .* is 'cm3', B .* is '4m'"):
+        merge(text, fourm, "uniform", tmp_path / "x", registry=registry, echo=lambda m: None)
+    assert not (tmp_path / "x").exists()
