@@ -6,15 +6,15 @@ This floor sits below :mod:`.fourm`: it never imports the model class but is han
 ``config.json`` records the model config and, per modality, the sizes it was built with and
 its JSON-serialisable ``extras`` (e.g. the class names of the data it learned), so loading
 re-applies them to the registry's specs (a model trained at 32 px loads at 32 px). A
-directory in the released apple/ml-4m layout (``domains_in``/``domains_out``) is handed to
-:mod:`fourm_registry.interop.ml4m`, which builds the same model from the official files.
+``config.json`` of another layout goes to the reader registered for it (:func:`register_reader`;
+:mod:`.pretrained` registers the released apple/ml-4m layout from ``fourm_registry.interop``).
 """
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,14 @@ from .config import FourMConfig
 
 CONFIG_NAME, WEIGHTS_NAME, FORMAT = "config.json", "model.safetensors", "fourm/1"
 SIZE_FIELDS = ("vocab_size", "image_size", "patch_size", "max_length")
+_READERS: list[tuple[Callable[[Mapping[str, Any]], bool], Callable[..., Any]]] = []
+
+
+def register_reader(accepts: Callable[[Mapping[str, Any]], bool], load: Callable[..., Any]) -> None:
+    """Open directories of another layout: ``load(cls, directory, registry, device=)`` for a
+    ``config.json`` that ``accepts(config)``."""
+    if (accepts, load) not in _READERS:
+        _READERS.append((accepts, load))
 
 
 def build(cls: type, model_cfg: FourMConfig | Mapping[str, Any], registry: Any,
@@ -142,10 +150,9 @@ def from_pretrained(cls: type, path_or_id: str | os.PathLike, registry: Any = No
     directory = resolve(path_or_id, revision)
     config = read_config(directory)
     if config.get("format") != FORMAT:
-        from ..interop.ml4m import model as official
-
-        if official.is_official_config(config):
-            return official.load_official(cls, directory, registry, device=device)
+        for accepts, load in _READERS:
+            if accepts(config):
+                return load(cls, directory, registry, device=device)
         raise FourmError(f"{directory / CONFIG_NAME} is neither a fourm model config (format "
                          f"{config.get('format')!r}) nor an ml-4m one (domains_in/domains_out).")
     records: dict[str, dict[str, Any]] = config["modalities"]

@@ -2,7 +2,8 @@
 
 A thin floor above :mod:`.fourm`: the work is done in :mod:`.persistence`, which is handed
 the :class:`FourM` class, so ``fourm.py`` never imports this module (no import circle).
-``from_pretrained`` opens fourm's own directories and the released apple/ml-4m layout alike.
+``from_pretrained`` opens fourm's own directories and the released apple/ml-4m layout alike
+(this module registers the ml-4m reader of :mod:`fourm_registry.interop.ml4m` with persistence).
 """
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FourmError
+from ..interop.ml4m.model import is_official_config, load_official
 from ..spec import ModalitySpec
 from . import persistence
 from .config import FourMConfig
 from .fourm import FourM
 from .persistence import CONFIG_NAME, FORMAT, WEIGHTS_NAME, modality_record
+
+persistence.register_reader(is_official_config, load_official)  # released 4M checkpoints
 
 __all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "build_model", "from_pretrained", "modality_record",
            "resize_grid", "save_pretrained"]
