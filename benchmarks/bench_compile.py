@@ -22,13 +22,13 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import MODALITIES, synthetic_batch  # noqa: E402
-from profile_train_step import SIZES  # noqa: E402
+from bench_model import MODALITIES, synthetic_batch
+from profile_train_step import SIZES
 
-from fourm_registry import Registry  # noqa: E402
-from fourm_registry.model import build_model  # noqa: E402
-from fourm_registry.model.blocks import compile_blocks  # noqa: E402
-from fourm_registry.training.optim import GuardedAdamW  # noqa: E402
+from fourm_registry import Registry
+from fourm_registry.model import build_model
+from fourm_registry.model.blocks import compile_blocks
+from fourm_registry.training.optim import GuardedAdamW
 
 
 def timed_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: Any) -> tuple[float, float]:

@@ -28,7 +28,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import MODALITIES, matmul_flops_per_s, synthetic_batch  # noqa: E402
+from bench_model import MODALITIES, matmul_flops_per_s, synthetic_batch
 
 # Dense bf16 tensor-core peaks (TFLOP/s, no sparsity) by device-name fragment, from the vendors' sheets.
 BF16_PEAK_TFLOPS = {"H200": 989.0, "H100 SXM": 989.0, "H100 PCIe": 756.0, "H100": 989.0, "A100": 312.0,

@@ -18,14 +18,14 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import MODALITIES, synthetic_batch  # noqa: E402
+from bench_model import MODALITIES, synthetic_batch
 
-from fourm_registry import Registry  # noqa: E402
-from fourm_registry.model import build_model  # noqa: E402
+from fourm_registry import Registry
+from fourm_registry.model import build_model
 
-SIZES = {"dev": dict(dim=64, encoder_depth=1, decoder_depth=1, num_heads=4),
-         "tiny": dict(dim=256, encoder_depth=4, decoder_depth=4, num_heads=4),
-         "base": dict(dim=768, encoder_depth=12, decoder_depth=12, num_heads=12)}
+SIZES = {"dev": {"dim": 64, "encoder_depth": 1, "decoder_depth": 1, "num_heads": 4},
+         "tiny": {"dim": 256, "encoder_depth": 4, "decoder_depth": 4, "num_heads": 4},
+         "base": {"dim": 768, "encoder_depth": 12, "decoder_depth": 12, "num_heads": 12}}
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_scaled_dot_product_flash_attention_for_cpu",
               "aten::_scaled_dot_product_flash_attention_for_cpu_backward")
 

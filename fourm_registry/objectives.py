@@ -12,6 +12,8 @@ def cross_entropy(logits: Any, targets: Any, mask: Any) -> Any:
     import torch.nn.functional as F
 
     mask = mask.bool()
+    if mask.numel() and bool(mask.all()):  # the usual call: no boolean-index copy of the logits
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1).long())
     if not mask.any():
         return logits.sum() * 0.0
     return F.cross_entropy(logits[mask].float(), targets[mask].long())
