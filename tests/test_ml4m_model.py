@@ -23,7 +23,7 @@ from fourm_registry.batch import ModalityBatch
 from fourm_registry.generation import GenerationSchedule, Generator, StepConfig
 from fourm_registry.generation.fourm_adapter import FourMPredictor
 from fourm_registry.interop.ml4m.moddict import domains_of, forward_mod_dict
-from fourm_registry.model import FourM
+from fourm_registry.model import FourM, registry_for
 from ._torch_threads import one_torch_thread  # noqa: F401
 
 ROOT = Path(os.environ.get("FOURM_ML4M_FIXTURES", Path(__file__).parent / "fixtures" / "ml4m"))
@@ -350,6 +350,12 @@ def test_a_second_resolution_of_a_domain_loads_runs_and_round_trips(registry: Re
     with torch.no_grad():
         out = sr({names[big]: ModalityBatch(ids, seen, ids, ~seen)}, return_logits=True)
     assert out.logits[names[big]].shape == (n - n // 2, vocab)
+    # the two-stage recipe: tokens made at the small size condition the large one (README)
+    small = torch.randint(0, vocab, (1, side * side), generator=torch.Generator().manual_seed(1))
+    stage2 = GenerationSchedule(steps=[StepConfig(target=names[big], scheme="maskgit", steps=4, temperature=1.0)])
+    result = Generator(FourMPredictor(sr), registry_for(sr, registry)).generate(
+        {names[domain]: ModalityBatch(small, torch.ones_like(small, dtype=torch.bool))}, stage2, seed=0)
+    assert result.grids[names[big]].shape == (1, n) and bool(result.filled[names[big]].all())
     app = build_app(registry)
     for args in (["--to", "fourm", str(src), str(tmp_path / "f")], ["--to", "ml4m", str(tmp_path / "f"), str(tmp_path / "o")]):
         res = runner.invoke(app, ["convert", *args])

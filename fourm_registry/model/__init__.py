@@ -5,7 +5,7 @@ from .attention import KVCache
 from .blocks import LayerCache
 from .config import PRESETS, FourMConfig
 from .fourm import FourM, FourMOutput
-from .pretrained import build_model, from_pretrained, resize_grid, save_pretrained
+from .pretrained import build_model, from_pretrained, registry_for, resize_grid, save_pretrained
 
 __all__ = ["PRESETS", "FourM", "FourMConfig", "FourMOutput", "KVCache", "LayerCache", "build_model",
-           "from_pretrained", "resize_grid", "save_pretrained"]
+           "from_pretrained", "registry_for", "resize_grid", "save_pretrained"]

@@ -111,6 +111,14 @@ def with_aliases(registry: Any, overrides: Mapping[str, Mapping[str, Any]]) -> A
             str(overrides[n]["extras"]["alias_of"])) for n in extra}}))
 
 
+def registry_for(model: Any, registry: Any) -> Any:
+    """``registry`` as ``model`` was built (its sizes, extras and alias modalities): what the
+    generator plans with for a loaded model."""
+    overrides = {n: {**{f: getattr(s.tokenizer, f) for f in SIZE_FIELDS if getattr(s.tokenizer, f) is not None},
+                     "extras": _json_extras(s.extras)} for n, s in model.specs.items()}
+    return with_aliases(registry, overrides).with_overrides(overrides)
+
+
 def resolve(path_or_id: str | os.PathLike, revision: str | None = None) -> Path:
     """A local model directory, or a Hub repo id fetched (or found in the cache) by huggingface_hub."""
     path = Path(path_or_id)

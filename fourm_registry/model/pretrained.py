@@ -18,12 +18,12 @@ from ..spec import ModalitySpec
 from . import persistence
 from .config import FourMConfig
 from .fourm import FourM
-from .persistence import CONFIG_NAME, FORMAT, WEIGHTS_NAME, modality_record
+from .persistence import CONFIG_NAME, FORMAT, WEIGHTS_NAME, modality_record, registry_for
 
 persistence.register_reader(is_official_config, load_official)  # released 4M checkpoints
 
 __all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "build_model", "from_pretrained", "modality_record",
-           "resize_grid", "save_pretrained"]
+           "registry_for", "resize_grid", "save_pretrained"]
 
 
 def build_model(model_cfg: FourMConfig | Mapping[str, Any], registry: Any,
