@@ -42,7 +42,7 @@ def _train_text(registry: Any, name: str, corpus: list[Path], data: str | None, 
 
 
 def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: dict[str, Any],
-                 model_overrides: dict[str, Any], progress: bool) -> None:
+                 model_overrides: dict[str, Any], progress: bool, arch: str = "fourm") -> None:
     from fourm_registry.shards import ReadStats
     from fourm_registry.tokenizers import DenseTokenizerFactory
     from fourm_registry.tokenizers.data import dense_batches
@@ -54,7 +54,18 @@ def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: di
     if not data:
         raise FourmError(f"Give --data SHARDS holding {spec.name!r} values to train on.")
     settings = TrainSettings(**{k: v for k, v in opts.items() if v is not None})
-    tokenizer = factory.fresh(spec, **model_overrides)
+    if arch == "ml4m":  # the released 4M architectures (ViT VQ-VAE / DiVAE), saved in their layout
+        from fourm_registry.interop.ml4m.fresh import fresh_released_dense
+
+        adapter = factory.adapter(spec)
+        decoder = {"conv": "vit"}.get(model_overrides.get("decoder", ""), model_overrides.get("decoder")) or \
+            ("diffusion" if adapter.diffusion else "vit")
+        if model_overrides.get("replace_dead_codes") is False:
+            model_overrides["threshold_ema_dead_code"] = 0.0
+        extra = {k: v for k, v in model_overrides.items() if k not in ("decoder", "replace_dead_codes")}
+        tokenizer = fresh_released_dense(spec, adapter, decoder, **extra)
+    else:
+        tokenizer = factory.fresh(spec, **model_overrides)
     size = tokenizer.adapter.input_size(spec)
     stats = ReadStats()
     batches = dense_batches(tokenizer, data, registry, settings.batch_size, size, settings.seed, stats=stats)
@@ -97,6 +108,8 @@ def register(app: typer.Typer) -> None:
         no_dead_code_replacement: bool = typer.Option(False, "--no-dead-code-replacement"),
         sets: list[str] = typer.Option([], "--set", help="Model setting, e.g. channels=[32,64,64]."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
+        arch: str = typer.Option("fourm", "--arch", help="Dense: 'fourm' (conv VQ-VAE) or 'ml4m' (the released "
+                                 "4M ViT VQ-VAE / DiVAE, saved in their layout; --set dim=, depth=, …)."),
     ) -> None:
         """Train NAME's tokenizer and save it to --out (load it back with --tokenizers)."""
         from ._registry import registry_from
@@ -123,6 +136,8 @@ def register(app: typer.Typer) -> None:
                 model["replace_dead_codes"] = False
             opts = {"steps": steps, "batch_size": batch_size, "lr": lr, "log_every": log_every,
                     "sample_every": sample_every, "save_every": save_every, "device": device}
-            _train_dense(registry, spec, data, out, opts, model, progress)
+            if arch not in ("fourm", "ml4m"):
+                raise ConfigError(f"--arch must be 'fourm' or 'ml4m', not {arch!r}.")
+            _train_dense(registry, spec, data, out, opts, model, progress, arch)
             return
         _train_text(registry, name, corpus, data, out, vocab_size, min_frequency)

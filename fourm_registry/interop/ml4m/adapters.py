@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .tokenizers import save_released_tokenizer
@@ -38,10 +39,37 @@ class ReleasedInfo:
         return asdict(self)
 
 
+class Usage:
+    """Codebook usage since the last reset and dead codes replaced, as fourm's training loop logs them."""
+
+    def __init__(self, model: nn.Module):
+        self._model, self.hits = model, torch.zeros(model.arch.codebook_size)
+
+    def add(self, tokens: torch.Tensor) -> None:
+        self.hits += torch.bincount(tokens.reshape(-1).cpu(), minlength=self.hits.numel())[: self.hits.numel()]
+
+    def reset_usage(self) -> None:
+        self.hits.zero_()
+
+    def usage_fraction(self) -> float:
+        return float((self.hits > 0).float().mean())
+
+    @property
+    def last_replaced(self) -> int:
+        book = getattr(self._model.quantize, "_codebook", None)
+        return int(getattr(book, "last_replaced", 0))
+
+
 class _Released(nn.Module):
     def __init__(self, released: nn.Module, info: ReleasedInfo):
         super().__init__()
         self.released, self.config = released.eval(), info
+        self.quantizer = Usage(released)
+
+    def fit_standardization(self, x: torch.Tensor) -> None:
+        """Released tokenizers take their inputs as the adapters make them: nothing to fit."""
+
+    fit_normalisation = fit_standardization
 
     def save_pretrained(self, path: str | Path) -> None:
         save_released_tokenizer(self.released, path)
@@ -53,14 +81,15 @@ class _Released(nn.Module):
 class ReleasedDenseModel(_Released):
     """A released ViT VQ-VAE or DiVAE for a grid modality: ``B×C×H×W`` ↔ ``B×h×w`` ids."""
 
-    def __init__(self, released: nn.Module, modality: str, diffusion_steps: int = DEFAULT_DIFFUSION_STEPS):
+    def __init__(self, released: nn.Module, modality: str, diffusion_steps: int = DEFAULT_DIFFUSION_STEPS,
+                 loss: str = "mse"):
         a = released.arch
         ppt = a.patch_size if a.patch_proj else 1
         super().__init__(released, ReleasedInfo(
             modality=modality, in_channels=a.n_labels or a.n_channels, out_channels=a.n_labels or a.n_channels,
             vocab_size=a.codebook_size, pixels_per_token=ppt,
             decoder="diffusion" if a.kind == "divae" else "vit"))
-        self.diffusion_steps = diffusion_steps
+        self.diffusion_steps, self.loss = diffusion_steps, loss
 
     def _ids_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.argmax(dim=1) if self.released.cls_emb is not None else x
@@ -68,6 +97,23 @@ class ReleasedDenseModel(_Released):
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.released.tokenize(self._ids_input(x))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One training step's losses (``loss`` = reconstruction + commitment), as 4M trains them:
+        the adapter's loss for ViT decoders, the denoising objective for DiVAEs."""
+        r = self.released
+        if self.config.decoder == "diffusion":
+            out = r.training_loss(x)
+            self.quantizer.add(out.pop("tokens").detach())
+            return out
+        quant, code_loss, tokens, _ = r.encode(self._ids_input(x))
+        self.quantizer.add(tokens.detach())
+        pred = r.decode_quant(quant)
+        if self.loss == "cross_entropy":
+            rec = F.cross_entropy(pred, x.argmax(dim=1))
+        else:
+            rec = (F.smooth_l1_loss if self.loss == "smooth_l1" else F.mse_loss)(pred, x)
+        return {"loss": rec + code_loss, "recon_loss": rec, "commit_loss": code_loss}
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -90,6 +136,13 @@ class ReleasedVectorModel(_Released):
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.released.tokenize(x[:, :, None, None]).reshape(x.shape[0], -1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training losses on ``B×F`` vectors: smooth-L1 reconstruction (4M's pose / global recipe)."""
+        quant, code_loss, tokens, _ = self.released.encode(x[:, :, None, None])
+        self.quantizer.add(tokens.detach())
+        rec = F.smooth_l1_loss(self.released.decode_quant(quant)[:, :, 0, 0], x)
+        return {"loss": rec + code_loss, "recon_loss": rec, "commit_loss": code_loss}
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:

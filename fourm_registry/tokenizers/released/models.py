@@ -183,9 +183,10 @@ class ReleasedDiVAE(ReleasedTokenizer):
         t[0] = total - 1
         noise = torch.randn(clean.shape, generator=generator).to(clean.device)
         noisy = self.noise_scheduler.add_noise(clean, noise, t)
-        pred, code_loss = self(clean, noisy, t)
+        quant, code_loss, tokens, _ = self.encode(clean)
+        pred = self.decoder(noisy, t, quant)
         kind = self.arch.diffusion.prediction_type
         target = clean if kind == "sample" else noise if kind == "epsilon" else \
             self.noise_scheduler.get_velocity(clean, noise, t)
         rec = F.mse_loss(pred, target)
-        return {"loss": rec + code_loss, "recon_loss": rec, "commit_loss": code_loss}
+        return {"loss": rec + code_loss, "recon_loss": rec, "commit_loss": code_loss, "tokens": tokens}

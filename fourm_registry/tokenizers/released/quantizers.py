@@ -36,6 +36,7 @@ class CosineCodebook(nn.Module):
     def __init__(self, size: int, dim: int, decay: float = 0.99, dead_threshold: float = 0.25):
         super().__init__()
         self.decay, self.dead_threshold = decay, dead_threshold
+        self.last_replaced = 0  # dead codes replaced by the last update
         embed = F.normalize(nn.init.kaiming_uniform_(torch.empty(size, dim)), dim=-1)
         self.register_buffer("initted", torch.ones(1))
         self.register_buffer("cluster_size", torch.zeros(size))
@@ -53,7 +54,8 @@ class CosineCodebook(nn.Module):
         target = torch.where(empty[:, None], F.normalize(self.embed, dim=-1), means)
         self.embed.lerp_(target, 1 - self.decay)
         dead = self.cluster_size < self.dead_threshold
-        if self.dead_threshold > 0 and dead.any():
+        self.last_replaced = int(dead.sum()) if self.dead_threshold > 0 else 0
+        if self.last_replaced:
             pool = F.normalize(samples, dim=-1)
             n = int(dead.sum())
             pick = torch.randperm(pool.shape[0], device=pool.device)[:n] if pool.shape[0] >= n else \
