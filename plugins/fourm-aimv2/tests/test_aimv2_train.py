@@ -55,6 +55,20 @@ def test_loss_falls_and_the_export_loads(tmp_path, shards, registry):
     assert feats.shape == (2, 16, 32)
     # tokens: 16 patches + non-prefix targets + caption tokens per sample
     assert result.state.tokens_seen > 30 * 8 * (16 + 1 + 4)
+    # the run's export converts with ``fourm convert --to transformers`` (equal features)
+    from transformers import Aimv2VisionModel
+    from typer.testing import CliRunner
+
+    from fourm_cli.app import build_app
+
+    res = CliRunner().invoke(build_app(registry), ["convert", "--to", "transformers", str(result.export_dir),
+                                                   str(tmp_path / "hf")])
+    assert res.exit_code == 0, res.output
+    hf = Aimv2VisionModel.from_pretrained(tmp_path / "hf").eval()
+    images = torch.randint(0, 256, (2, 16, 16, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        theirs = hf(pixel_values=model.pixel_values(images)).last_hidden_state
+        assert (model.eval().encode_features(images) - theirs).abs().max() < 1e-5
 
 
 def start(cfg: Path, out: Path, shards: dict, kill_at: int) -> subprocess.Popen:

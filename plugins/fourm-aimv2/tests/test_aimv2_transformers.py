@@ -75,3 +75,27 @@ def test_released_encoder_is_trained_further_with_its_objective(tmp_path):
     assert torch.equal(again.encoder.vision.embeddings.patch_embed.weight, ref.embeddings.patch_embed.weight)
     with pytest.raises(FourmError, match="image_size 16"):
         AIMv2(cfg, image_size=32, patch_size=4, vocab_size=50, max_length=6)
+
+
+def test_fourm_convert_to_transformers_cli(tmp_path):
+    """``fourm convert --to transformers EXPORT OUT`` gives a directory transformers loads with equal features."""
+    from typer.testing import CliRunner
+
+    from fourm_cli.app import build_app
+
+    torch.manual_seed(4)
+    model = AIMv2(AIMv2Config(dim=32, depth=1, num_heads=4, decoder_dim=32, decoder_depth=1, decoder_heads=4),
+                  image_size=16, patch_size=4, vocab_size=50, max_length=6).eval()
+    model.save_pretrained(tmp_path / "export")
+    app, runner = build_app(Registry.build(allow=["aimv2"])), CliRunner()
+    res = runner.invoke(app, ["convert", "--to", "transformers", str(tmp_path / "export"), str(tmp_path / "hf")])
+    assert res.exit_code == 0, res.output
+    loaded = Aimv2VisionModel.from_pretrained(tmp_path / "hf").eval()
+    images = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(model.encode_features(images),
+                              loaded(pixel_values=model.pixel_values(images)).last_hidden_state, atol=1e-5)
+    again = runner.invoke(app, ["convert", "--to", "transformers", str(tmp_path / "export"), str(tmp_path / "hf")])
+    assert again.exit_code == 1 and "--overwrite" in again.output
+    bad = runner.invoke(app, ["convert", "--to", "onnx", str(tmp_path / "export"), str(tmp_path / "x")])
+    assert bad.exit_code == 1 and "transformers" in bad.output and "Traceback" not in bad.output
