@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fourm_registry import FourmError, ModalityKind
+from fourm_registry import FourmError
 from fourm_registry.masking import MaskedModality
 
 from .vocab import Layout, choose_spans, cm3_sequence, interleave
@@ -43,9 +43,9 @@ def run_order(model_cfg: Any, specs: list[Any]) -> list[str]:
 
 def check(section: Any, specs: list[Any], model_cfg: Any) -> None:
     names = [s.name for s in specs]
-    bad = [s.name for s in specs if s.kind not in (ModalityKind.SEQUENCE, ModalityKind.GRID)]
+    bad = [s.name for s in specs if s.kind.input_only]
     if bad:
-        raise FourmError(f"model.family cm3 reads token ids; {bad} are not sequence or grid modalities.")
+        raise FourmError(f"model.family cm3 reads token ids; {bad} are input-only (raw values, not token ids).")
     vocab = model_cfg.vocab or names
     outside = [n for n in names if n not in vocab] + [n for n in (model_cfg.order or []) if n not in vocab]
     if outside:
