@@ -183,14 +183,14 @@ def _resize_input(tokenizer: Any, spec: ModalitySpec, value: Any, key: str) -> l
 
 
 def pixel_condition(spec: ModalitySpec, image: Any) -> ModalityBatch:
-    """An image as a PIXELS condition: resized (bicubic) to the modality's size, then patched and
-    standardised exactly as training reads it (``fourm_registry.data.prepare``); all visible."""
+    """An image as a PIXELS condition: centre square, resized (bicubic) to the modality's size, then
+    patched and standardised exactly as training reads it (``fourm_registry.data.prepare``)."""
     from PIL import Image
 
     from ..data.prepare import prepare_sample, source_field
 
     size = spec.tokenizer.image_size
-    arr = np.asarray(image)
+    arr = center_square(np.asarray(image))
     if arr.shape[:2] != (size, size):
         arr = np.asarray(Image.fromarray(arr.astype(np.uint8)).resize((size, size), Image.BICUBIC))
     rows = prepare_sample({"__key__": "condition", source_field(spec): arr}, [spec])[spec.name]

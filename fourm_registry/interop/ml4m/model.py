@@ -113,11 +113,11 @@ def plan_modalities(config: Mapping[str, Any], tensors: Mapping[str, torch.Tenso
     dins, douts = list(config["domains_in"]), list(config["domains_out"])
     names: dict[str, str] = {}
     overrides: dict[str, dict[str, Any]] = {}
-    for domain in dict.fromkeys([*dins, *douts]):
-        hit = dom.resolve(registry, domain)
+    hits = {d: dom.resolve(registry, d) for d in dict.fromkeys([*dins, *douts])}
+    for domain, hit in hits.items():
         spec = registry.get_modality(hit.modality)
         name, base = hit.modality, None
-        if name in overrides:  # the same modality at a second size (4M-SR: tok_rgb@224 and @448)
+        if _aliased(domain, hits, spec):  # the same modality at a second size (4M-SR: tok_rgb@224 and @448)
             name, base = f"{hit.modality}_{hit.sizes.get('image_size', len(overrides))}", hit.modality
             if name in overrides or name in registry.modalities:
                 raise FourmError(f"{source}: domains {names_of(names, hit.modality)} and {domain!r} are "
@@ -135,6 +135,16 @@ def plan_modalities(config: Mapping[str, Any], tensors: Mapping[str, torch.Tenso
         names[domain] = name
         overrides[name] = {**sizes, "extras": extras}
     return names, overrides
+
+
+def _aliased(domain: str, hits: Mapping[str, dom.DomainMatch], spec: ModalitySpec) -> bool:
+    """Whether ``domain`` takes a second name: its modality is in the model more than once and this
+    is not the domain at the plugin's own size (or, if none is, the first of them)."""
+    same = [d for d, h in hits.items() if h.modality == hits[domain].modality]
+    if len(same) == 1:
+        return False
+    default = [d for d in same if hits[d].sizes.get("image_size") == spec.tokenizer.image_size]
+    return domain != (default or same)[0]
 
 
 def names_of(names: Mapping[str, str], modality: str) -> list[str]:
