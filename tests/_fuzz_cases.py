@@ -277,3 +277,42 @@ def _huge_npy() -> bytes:
 
 IDS_EXPECTED = {"semseg_palette_png_is_ids", "semseg_16bit_small_values_ok", "semseg_grey_rgb_ok"}
 CLEAN = IDS_EXPECTED | {"empty_tar", "dot_slash_names_and_dir"}  # valid inputs: nothing to count
+
+
+# -- token shards for fourm train (the tiny config: 4×4 grids of 64 codes, captions ≤ 12) ---------
+def token_members(key: str, seed: int, **override: bytes | None) -> list:
+    from ._train_shards import make_sample
+
+    sample = make_sample(np.random.default_rng(seed), key)
+    parts = {f"{k}.npy": npy(v) for k, v in sample.items() if k != "__key__"}
+    for suffix, data in override.items():
+        suffix = suffix.replace("__", ".")
+        if data is None:
+            parts.pop(suffix, None)
+        else:
+            parts[suffix] = data
+    return [member(f"{key}.{s}", d) for s, d in parts.items()]
+
+
+def bad_token_samples() -> list:
+    """One of each token corruption the training stream must refuse and count."""
+    grid = np.ones((4, 4), np.int16)
+    bad = {"tok_rgb.npy": npy(grid + 1000), "tok_depth.npy": npy(grid - 2),
+           "tok_caption.npy": npy(np.ones((2, 3), np.int16))}
+    out = token_members("bad_dtype", 99, **{"tok_rgb.npy": npy(grid.astype(np.float32))})
+    for i, (suffix, data) in enumerate(sorted(bad.items())):
+        out += token_members(f"bad{i}", 100 + i, **{suffix: data})
+    out += token_members("bad_pickle", 200, **{"tok_rgb.npy": planted_npy()})
+    out += token_members("bad_shape", 201, **{"tok_rgb.npy": npy(np.ones((5, 5), np.int16))})
+    out += token_members("bad_missing", 202, **{"tok_depth.npy": None})
+    return out
+
+
+def token_shard(path: Path, good: int, bad: bool) -> None:
+    members = [m for i in range(good) for m in token_members(f"t{i:04d}", i)]
+    path.write_bytes(raw_tar(members + (bad_token_samples() if bad else [])))
+
+
+def only_bad_ids(path: Path) -> None:
+    grid = np.full((4, 4), 999, np.int16)
+    path.write_bytes(raw_tar([m for i in range(6) for m in token_members(f"b{i}", i, **{"tok_rgb.npy": npy(grid)})]))

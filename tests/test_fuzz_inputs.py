@@ -7,6 +7,9 @@ case hangs (a time bound per case), and a planted pickle never runs.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from fourm_cli.app import build_app
 from fourm_modalities.labelers.tiny import save_tiny
 from fourm_registry import FourmError, ReadStats, read_samples
 
-from ._fuzz_cases import CLEAN, IDS_EXPECTED, MARKER, Case, cases
+from ._fuzz_cases import CLEAN, IDS_EXPECTED, MARKER, Case, Planted, cases, only_bad_ids, token_shard
 from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
 CASES = cases()
@@ -152,3 +155,71 @@ def test_fourm_label(shards: Path, tiny_depth: Path, registry, runner, tmp_path:
             if keys != case.label_good or report["images"] != len(keys):
                 failures.append(f"{case.name}: wrote {sorted(keys)}, expected {sorted(case.label_good)}")
     assert not failures, "\n".join(failures)
+
+
+# -- fourm train: a few steps on corrupt token shards ------------------------------------------
+HERE = Path(__file__).resolve().parent
+TINY = HERE.parent / "configs" / "train_tiny.yaml"
+RANK_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+def fourm_train(out: Path, shards: str, val: str, *extra: str, timeout: float = 240) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k not in RANK_VARS}
+    sets = [f"data.shards={shards}", f"data.val_shards={val}", f"out_dir={out}", "train.max_steps=3",
+            "checkpoint.every=3", "eval.every=100", "eval.num_batches=1", "logging.progress=false",
+            "train.device=cpu", *extra]
+    args = [sys.executable, "-m", "fourm_cli.app", "train", str(TINY)] + [a for s in sets for a in ("--set", s)]
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=out.parent)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def token_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tokens")
+    token_shard(root / "val.tar", good=16, bad=False)
+    token_shard(root / "mixed.tar", good=6, bad=True)
+    only_bad_ids(root / "bad_ids.tar")
+    (root / "empty.tar").write_bytes(b"\0" * 1024)
+    (root / "garbage.tar").write_bytes(bytes(range(256)) * 8)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("shards", ["bad_ids.tar", "{empty,garbage}.tar"])
+def test_fourm_train_with_nothing_usable_stops_with_one_line(shards: str, token_data: Path, tmp_path: Path) -> None:
+    """Out-of-vocabulary ids only; an empty tar plus an unreadable one: an error, not a hang."""
+    start = time.perf_counter()
+    rc, out = fourm_train(tmp_path / "run", str(token_data / shards), str(token_data / "val.tar"))
+    assert time.perf_counter() - start < 200
+    assert rc == 1 and one_line_error(out), out[-2000:]
+    error = next(line for line in out.splitlines() if line.startswith("Error:"))
+    assert "No usable training sample" in error, error
+    assert all(name in error for name in ("bad_ids.tar",) if name in shards), error
+    assert ("bad ids tok_rgb" in error) == (shards == "bad_ids.tar"), error
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_fourm_train_skips_bad_tokens_then_refuses_a_planted_checkpoint(token_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    rc, out = fourm_train(run, str(token_data / "mixed.tar"), str(token_data / "val.tar"))
+    assert rc == 0, out[-2000:]
+    for reason in ("bad ids tok_rgb", "bad ids tok_depth", "token ids must be integers", "bad shape tok_caption",
+                   "bad shape tok_rgb", "missing tok_depth", "undecodable member"):
+        assert reason in out, reason  # each corruption is named in the skip log
+    states = run / "checkpoints" / "step_00000003" / "mp_rank_00_model_states.pt"
+    import torch
+
+    saved = torch.load(states, weights_only=True)
+    torch.save({**saved, "planted": Planted()}, states)  # a pickle that writes MARKER when loaded
+    rc, out = fourm_train(run, str(token_data / "mixed.tar"), str(token_data / "val.tar"), "train.max_steps=5")
+    assert rc == 1 and one_line_error(out), out[-2000:]
+    assert "refused to load" in out and "mp_rank_00_model_states.pt" in out
+    assert not (tmp_path / MARKER).exists() and not (run / MARKER).exists()
+    states.write_bytes(b"")  # an empty model-states file: one line, not "Aborted."
+    rc, out = fourm_train(run, str(token_data / "mixed.tar"), str(token_data / "val.tar"), "train.max_steps=5")
+    assert rc == 1 and one_line_error(out) and "empty file" in out, out[-2000:]
+    (states.parent / "meta.json").write_text("{not json")
+    rc, out = fourm_train(run, str(token_data / "mixed.tar"), str(token_data / "val.tar"), "train.max_steps=5")
+    assert rc == 1 and one_line_error(out) and "meta.json" in out, out[-2000:]
