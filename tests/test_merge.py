@@ -85,7 +85,7 @@ def test_uniform_is_the_weighted_average_and_covers_the_union(parents, registry,
 def test_width_block_rule_property(parents, registry, tmp_path):
     """JAM §2.1: W [x_A; x_B] = [W_A (x_A + x_B); W_B (x_A + x_B)] for every fused matrix."""
     a, b = parents
-    plan, out, text = run_merge(a, b, "width", tmp_path / "w", registry)
+    _, out, text = run_merge(a, b, "width", tmp_path / "w", registry)
     merged = FourM.from_pretrained(out, registry)
     pa, pb = FourM.from_pretrained(a, registry), FourM.from_pretrained(b, registry)
     assert merged.config.dim == 2 * CFG.dim and merged.config.num_heads == 2 * CFG.num_heads

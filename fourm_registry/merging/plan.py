@@ -193,8 +193,8 @@ class MergePlan:
 
     def render(self, detail: bool = False) -> str:
         a, b = self.parents
-        lines = [f"Merge plan ({self.method}): A = {a} ({self.parent_params[0]:,} parameters), "
-                 f"B = {b} ({self.parent_params[1]:,} parameters)"]
+        lines = [(f"Merge plan ({self.method}): A = {a} ({self.parent_params[0]:,} parameters), "
+                  f"B = {b} ({self.parent_params[1]:,} parameters)")]
         for action, (n, p) in self.counts().items():
             lines.append(f"  {action:<14} {n:>4} tensors {p:>12,} parameters")
         lines.append(f"  {'merged model':<14} {len(self.entries):>4} tensors {self.total:>12,} parameters")

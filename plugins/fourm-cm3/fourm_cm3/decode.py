@@ -91,7 +91,11 @@ def generate_mixed(model, prompt: Sequence[int], text: str, image: str, *, cfg_s
     cells = []
     for _ in range(layout.segments[image].num_tokens):
         c = cond.next_logits()
-        logits = c if cfg_scale == 1.0 else (lambda u: u + cfg_scale * (c - u))(uncond.next_logits())
+        if cfg_scale == 1.0:
+            logits = c
+        else:
+            u = uncond.next_logits()
+            logits = u + cfg_scale * (c - u)
         token = _pick(logits, allowed, temperature, gen)
         cond.push(token)
         uncond.push(token)

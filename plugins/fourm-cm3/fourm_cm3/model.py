@@ -90,7 +90,7 @@ class CM3(nn.Module):
     def logits(self, ids: torch.Tensor, cache: list[KVCache] | None = None) -> torch.Tensor:
         """``B×L'×V`` next-token logits for the positions of ``ids`` not yet in ``cache``."""
         start = cache[0].length if cache else 0
-        b, length = ids.shape
+        length = ids.shape[1]
         if length > self.max_len:
             raise FourmError(f"CM3: a sequence of {length} tokens is longer than the model's {self.max_len}.")
         new = ids[:, start:]
