@@ -364,3 +364,38 @@ def test_a_second_resolution_of_a_domain_loads_runs_and_round_trips(registry: Re
     back = load_file(str(tmp_path / "o" / "model.safetensors"))
     assert set(back) == set(tensors)
     assert all(back[k].numpy().tobytes() == v.numpy().tobytes() for k, v in tensors.items())
+
+
+def test_rgb_pixels_train_from_the_shards_rgb_member(tmp_path: Path) -> None:
+    """The pixel input reads the existing ``rgb`` member (per-modality layout, as ml-4m stores
+    data): no second copy of the image, ml-4m's standardisation."""
+    from fourm_registry.data import DataConfig, build_train_loader
+    from fourm_registry.masking import MaskingConfig
+    from fourm_registry.shards import AtomicShardWriter
+
+    reg = Registry.build(allow=[]).with_overrides(
+        {"rgb_pixels": {"image_size": 32}, "depth": {"image_size": 32, "vocab_size": 64}})
+    spec = reg.get_modality("rgb_pixels")
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 255, 32)
+    images = [np.stack([ramp[None].repeat(32, 0) * a, ramp[:, None].repeat(32, 1), np.full((32, 32), 40.0 * a)],
+                       -1).astype(np.uint8) for a in (0.5, 1.0)]
+    for field in ("rgb", "tok_depth"):
+        with AtomicShardWriter(tmp_path / field / "shard-00000.tar", reg) as w:
+            for i, img in enumerate(images):
+                value = img if field == "rgb" else rng.integers(0, 64, (2, 2)).astype(np.int16)
+                w.write({"__key__": f"k{i}", field: value})
+    assert not (tmp_path / "rgb_pixels").exists()
+    loader = build_train_loader(DataConfig(shards=str(tmp_path), layout="per_modality", num_workers=0,
+                                           shuffle_buffer=1, repeat_buffer=1),
+                                MaskingConfig(input_tokens=(8, 8), target_tokens=(2, 2)), reg,
+                                ["rgb_pixels", "depth"], 1, seed=0)
+    batch = next(iter(loader))
+    mb = batch["rgb_pixels"]
+    assert mb.inputs.dtype == torch.float32 and mb.inputs.shape[1:] == (spec.num_tokens, 16 * 16 * 3)
+    codec = reg.get_modality("rgb").codec
+    mean, std = (np.asarray(spec.extras[k], np.float32) for k in ("mean", "std"))
+    refs = [((codec.decode(codec.encode(img)) / 255.0 - mean) / std).astype(np.float32) for img in images]
+    patches = [r.reshape(2, 16, 2, 16, 3).transpose(0, 2, 1, 3, 4).reshape(4, -1) for r in refs]
+    rows = mb.inputs[0][mb.input_mask[0]].numpy()
+    assert len(rows) and any(np.allclose(rows, p[mb.input_mask[0].numpy()], atol=1e-5) for p in patches)
