@@ -11,6 +11,7 @@ from rich.console import Console
 from fourm_registry import FourmError
 from fourm_registry.config import ConfigError, parse_overrides
 from fourm_registry.spec import ModalityKind
+from fourm_registry.tokenizers.presets import PRESETS, settings_help
 
 console = Console(stderr=True)
 
@@ -35,6 +36,9 @@ def _train_text(registry: Any, name: str, corpus: list[Path], data: str | None, 
     size = vocab_size or max(s.tokenizer.vocab_size for s in specs)
     text = train_text_tokenizer(lines(), registry, name, size, min_frequency)
     text.save_pretrained(out)
+    from fourm_registry.tokenizers.vocab import describe, write_vocab_info
+
+    console.print(describe(write_vocab_info(out, text, specs, size)))
     console.print(f"[green]Text tokenizer {name!r}[/] ({text.vocab_size} ids, shared by "
                   f"{', '.join(s.name for s in specs)}) → {out / 'tokenizer.json'}")
     if stats.skipped:
@@ -72,9 +76,15 @@ def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: di
     n_params = sum(p.numel() for p in tokenizer.model.parameters())
     console.print(f"Training the {spec.name!r} tokenizer: {tokenizer.config.decoder} decoder, "
                   f"{tokenizer.vocab_size} codes, {size} px inputs, {n_params / 1e6:.1f} M parameters")
+    import time
+
+    started = time.perf_counter()
     history = train_dense_tokenizer(tokenizer, batches, settings, out, progress=progress,
                                     on_log=None if progress else lambda r: console.print(json.dumps(r)))
     last = history[-1]
+    console.print(f"{n_params / 1e6:.2f} M parameters, "
+                  f"{1000 * (time.perf_counter() - started) / settings.steps:.0f} ms/step "
+                  f"(batch {settings.batch_size}, {size} px, device {settings.device})")
     console.print(f"[green]Saved[/] {out} — reconstruction loss {last['recon_loss']:.4f}, "
                   f"codebook usage {100 * last['codebook_usage']:.1f}% (last {settings.log_every} steps)")
     if stats.skipped:
@@ -106,7 +116,10 @@ def register(app: typer.Typer) -> None:
         save_every: int | None = typer.Option(None, "--save-every"),
         device: str | None = typer.Option(None, "--device"),
         no_dead_code_replacement: bool = typer.Option(False, "--no-dead-code-replacement"),
-        sets: list[str] = typer.Option([], "--set", help="Model setting, e.g. channels=[32,64,64]."),
+        sets: list[str] = typer.Option([], "--set", help="Dense: a VQ-VAE setting KEY=VALUE (repeatable, wins over "
+                                       "--preset). " + settings_help()),
+        preset: str | None = typer.Option(None, "--preset", help=f"Dense: model size and training length, one of "
+                                          f"{', '.join(PRESETS)} (tiny: a laptop toy run; base: the default)."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
         arch: str = typer.Option("fourm", "--arch", help="Dense: 'fourm' (conv VQ-VAE) or 'ml4m' (the released "
                                  "4M ViT VQ-VAE / DiVAE, saved in their layout; --set dim=, depth=, …)."),
@@ -128,6 +141,16 @@ def register(app: typer.Typer) -> None:
             if changes:
                 spec = registry.with_overrides({name: changes}).get_modality(name)
             model = parse_overrides(sets)
+            if preset is not None:
+                from fourm_registry.tokenizers import DenseTokenizerFactory
+                from fourm_registry.tokenizers.presets import preset_overrides
+
+                factory = spec.tokenizer.factory
+                levels = factory.adapter(spec).config(spec).levels if isinstance(factory, DenseTokenizerFactory) else 1
+                sized, training = preset_overrides(preset, levels)
+                model = {**sized, **model}
+                steps = training["steps"] if steps is None else steps
+                batch_size = training["batch_size"] if batch_size is None else batch_size
             if decoder is not None:
                 if decoder not in ("conv", "diffusion"):
                     raise ConfigError(f"--decoder must be 'conv' or 'diffusion', not {decoder!r}.")

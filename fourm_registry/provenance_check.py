@@ -60,6 +60,9 @@ def check_token_fingerprints(found: Mapping[str, Mapping[str, list[str]]], expec
 def run_token_provenance(shards: Any, registry: Any, names: list[str], tokenizer_dir: str | None,
                          allow: bool = False) -> dict[str, dict[str, str]]:
     """The fingerprints a training run uses (recorded in its checkpoints); refuses mismatches."""
+    from .tokenizers.vocab import check_vocab_sizes
+
+    check_vocab_sizes(tokenizer_dir, [registry.get_modality(n) for n in names])
     found = shard_token_fingerprints(shards, names)
     expected = {n: r["fingerprint"] for n, r in tokenizer_records(tokenizer_dir, registry, names).items()} \
         if tokenizer_dir and Path(tokenizer_dir).is_dir() else {}
