@@ -37,10 +37,9 @@ def guarded(invoke: Callable[[], Any], debug: bool) -> Any:
     """Run a command: user errors and unexpected exceptions both end in one line and exit 1."""
     try:
         return invoke()
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, KeyboardInterrupt):
-        raise
-    except SystemExit:
-        raise
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort,
+            KeyboardInterrupt, SystemExit):
+        raise  # click's and typer's own control flow (--help, exit codes, usage errors)
     except Exception as exc:  # FourmError: the user's; anything else: ours, still one line
         print_error(exc, debug)
         raise typer.Exit(1) from None
