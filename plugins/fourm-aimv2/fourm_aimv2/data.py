@@ -5,7 +5,8 @@ is reused with an AIMv2 step in place of 4M's masker: every patch and the whole 
 kept, and a prefix length M ~ U{1, …, N-1} is drawn per sample from the stream's seeded
 generator, so held-out batches (fixed seed) get the same prefixes every evaluation and a
 resumed run replays the same ones. The image modality is read as raw pixels (its shard value),
-the text modality as its ``tok_<name>`` ids.
+the text modality as its ``tok_<name>`` ids. ``model.native_resolution`` batches the same
+stream at a resolution drawn per step (``native.py``).
 """
 from __future__ import annotations
 
@@ -48,9 +49,6 @@ def data_specs(model_cfg: Any, registry: Any, specs: list[Any]) -> list[Any]:
 
 
 def check(section: Any, specs: list[Any], model_cfg: Any) -> None:
-    if model_cfg.native_resolution is not None:
-        raise FourmError("model.native_resolution: variable-resolution batches are not implemented yet; "
-                         "remove it (fixed-resolution pre-training, then highres_adaptation, work).")
     names = {s.name for s in specs}
     wanted = [model_cfg.image, *([model_cfg.text] if model_cfg.text else [])]
     missing = [n for n in wanted if n not in names]
@@ -70,7 +68,7 @@ class AIMv2Data:
     """The family's :class:`~fourm_registry.training.state.DataFactory`."""
 
     def __init__(self, cfg: Any, registry: Any, specs: list[Any], model_cfg: Any):
-        self.cfg, self.registry = cfg, registry
+        self.cfg, self.registry, self.model_cfg = cfg, registry, model_cfg
         self.specs = data_specs(model_cfg, registry, specs)
         text = next((s for s in self.specs if s.name == model_cfg.text), None)
         self.step = PrefixStep(model_cfg.image, model_cfg.text, text.tokenizer.max_length if text else None)
@@ -86,10 +84,22 @@ class AIMv2Data:
         return TrainLoader(plan)
 
     def train(self, *, rank: int, world_size: int, seed: int) -> Any:
+        native = self.model_cfg.native_resolution
+        data_cfg, batch = self.cfg.data.train_config(), self.cfg.train.batch_size
+        if native is not None:  # samples one by one (segments as long as before), batched by the draws
+            data_cfg = data_cfg.model_copy(update={"segment_batches": data_cfg.segment_batches * batch})
         try:
-            return self._loader(self.cfg.data.train_config(), self.cfg.train.batch_size, rank, world_size, seed)
+            loader = self._loader(data_cfg, 1 if native is not None else batch, rank, world_size, seed)
         except FourmError as exc:
             raise FourmError(f"data.shards: {exc}") from exc
+        if native is None:
+            return loader
+        from .native import NativeResolutionLoader
+
+        image = self.specs[0].tokenizer
+        return NativeResolutionLoader(loader, image=self.model_cfg.image, patch=image.patch_size,
+                                      base_grid=image.image_size // image.patch_size, base_batch=batch,
+                                      sigma=native.sigma, min_batch=native.min_batch, seed=seed, rank=rank)
 
     def held_out(self, *, rank: int, world_size: int, seed: int) -> Any | None:
         held = self.cfg.data.held_out_config()

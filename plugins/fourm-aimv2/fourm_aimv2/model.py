@@ -84,6 +84,11 @@ class AIMv2(nn.Module):
                 "num_heads": v.num_attention_heads, "mlp_hidden_size": v.intermediate_size,
                 "norm_eps": v.rms_norm_eps, "qkv_bias": v.qkv_bias, "mlp_bias": v.mlp_bias})
             self.config = config
+            if config.native_resolution is not None and not v.is_native:
+                from fourm_registry import FourmError
+
+                raise FourmError(f"model.native_resolution needs an encoder with sin-cos positions; "
+                                 f"{v.name_or_path or 'model.pretrained_encoder'} has learned ones (is_native false).")
         c = config
         if not hasattr(self, "encoder"):
             self.encoder = AIMv2Encoder(vision_config(

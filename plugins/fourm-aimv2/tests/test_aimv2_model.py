@@ -105,7 +105,7 @@ def test_config_presets_and_errors():
     from fourm_registry import FourmError, Registry
 
     specs = Registry.build(allow=[]).select(["rgb"])
-    with pytest.raises(FourmError, match="native_resolution"):
-        check(None, specs, AIMv2Config(native_resolution={}))
+    with pytest.raises(ValueError, match="sigma"):
+        AIMv2Config(native_resolution={"sigma": 0})
     with pytest.raises(FourmError, match="add \\['caption'\\]"):
         check(None, specs, AIMv2Config())
