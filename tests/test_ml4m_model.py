@@ -24,6 +24,7 @@ from fourm_registry.generation import GenerationSchedule, Generator, StepConfig
 from fourm_registry.generation.fourm_adapter import FourMPredictor
 from fourm_registry.interop.ml4m.moddict import domains_of, forward_mod_dict
 from fourm_registry.model import FourM, registry_for
+
 from ._torch_threads import one_torch_thread  # noqa: F401
 
 ROOT = Path(os.environ.get("FOURM_ML4M_FIXTURES", Path(__file__).parent / "fixtures" / "ml4m"))
@@ -233,7 +234,7 @@ def test_finetune_init_keeps_released_weights_and_adds_fresh_modalities(model: F
 
     exported = read_exported_config(FM, registry)
     assert exported["model"]["tie_sequence_embeddings"] is False and set(exported["modalities"]) == set(model.specs)
-    new = sorted(n for n in registry.modalities if n not in model.specs and not registry.get_modality(n).input_only)[0]
+    new = min(n for n in registry.modalities if n not in model.specs and not registry.get_modality(n).input_only)
     sizes = {n: {k: v for k, v in r.items() if k in ("vocab_size", "image_size", "patch_size", "max_length") and v}
              for n, r in exported["modalities"].items()}
     run = build_model(exported["model"], registry.with_overrides(sizes), [*model.specs, new])
@@ -329,7 +330,7 @@ def test_a_second_resolution_of_a_domain_loads_runs_and_round_trips(registry: Re
     domain = next(d for d in config["domains_out"] if "@" in d and f"decoder_embeddings.{d}.pos_emb" in tensors)
     stem, size = domain.split("@")
     big = f"{stem}@{2 * int(size)}"
-    side = int(round(tensors[f"encoder_embeddings.{domain}.pos_emb"].shape[1] ** 0.5))
+    side = round(tensors[f"encoder_embeddings.{domain}.pos_emb"].shape[1] ** 0.5)
     for key in [k for k in tensors if k.split(".")[1:2] == [domain]]:
         t = tensors[key]
         if key.endswith("pos_emb"):
@@ -399,3 +400,12 @@ def test_rgb_pixels_train_from_the_shards_rgb_member(tmp_path: Path) -> None:
     patches = [r.reshape(2, 16, 2, 16, 3).transpose(0, 2, 1, 3, 4).reshape(4, -1) for r in refs]
     rows = mb.inputs[0][mb.input_mask[0]].numpy()
     assert len(rows) and any(np.allclose(rows, p[mb.input_mask[0].numpy()], atol=1e-5) for p in patches)
+
+
+def test_porting_aid_refuses_a_decoder_mask_fourm_does_not_have(model: FourM) -> None:
+    case = next(c for c in CASES if kind_of(c) == "FourM.forward")
+    md = inputs(case)
+    domain = next(d for d, v in md.items() if "decoder_attention_mask" in v and v["decoder_attention_mask"].any())
+    md[domain]["decoder_attention_mask"] = (~md[domain]["target_mask"].bool()).int() * 2  # not ml-4m's layout
+    with pytest.raises(FourmError, match="decoder_attention_mask"):
+        forward_mod_dict(model, md)

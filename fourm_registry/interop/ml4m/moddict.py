@@ -86,6 +86,24 @@ def _entry(spec: ModalitySpec, d: Mapping[str, torch.Tensor], decodes: bool) -> 
     return mb, torch.zeros(0)
 
 
+def _check_attention(spec: ModalitySpec, d: Mapping[str, torch.Tensor]) -> None:
+    """The decoder mask must be a layout fourm's decoder has: ``n`` at an image's first target
+    (all its targets see each other), ``1`` at every sequence target (causal)."""
+    if "decoder_attention_mask" not in d or "target_mask" not in d:
+        return
+    tm = d["target_mask"].bool().reshape(d["target_mask"].shape[0], -1)
+    dam = d["decoder_attention_mask"].long().reshape(tm.shape)
+    if spec.kind is ModalityKind.SEQUENCE:
+        want = (~tm).long()
+    else:
+        first = torch.argsort(tm.to(torch.int8), dim=1, stable=True)[:, :1]
+        want = torch.zeros_like(dam).scatter(1, first, (~tm).sum(1, keepdim=True))
+    if not torch.equal(dam, want):
+        raise FourmError(f"{spec.name}: decoder_attention_mask is not ml-4m's standard layout (images: the "
+                         "target count at the first target; sequences: 1 at every target); fourm's decoder "
+                         "attends within each image modality and causally within sequences only.")
+
+
 def _slots(spec: ModalitySpec, mb: ModalityBatch) -> torch.Tensor:
     """B×L bool: the decoder slots of one modality (sequences: token j predicts j+1)."""
     assert mb.target_mask is not None
@@ -113,6 +131,8 @@ def to_batch(model: Any, mod_dict: ModDict, num_encoder_tokens: int | None = Non
            and specs[d].extras.get("ml4m_out", 0) is not None]
     batch, raw = {}, {}
     for d in mod_dict:
+        if d in dec:
+            _check_attention(specs[d], mod_dict[d])
         batch[d], raw[d] = _entry(specs[d], mod_dict[d], d in dec)
     if num_encoder_tokens is not None:
         for d, keep in zip(batch, _budget([batch[d].input_mask for d in batch], num_encoder_tokens)):

@@ -98,9 +98,9 @@ def _sizes(spec: ModalitySpec, domain: str, named: Mapping[str, int], tensors: M
     if spec.kind is ModalityKind.PIXELS:
         proj = _shape(tensors, f"{enc}.proj.weight")
         channels = int(spec.extras.get("channels", 3))
-        patch = int(round(math.sqrt(proj[1] / channels))) if proj else int(config.get("patch_size", 16))
+        patch = round(math.sqrt(proj[1] / channels)) if proj else int(config.get("patch_size", 16))
     elif pos is not None:
-        patch = int(round(size / math.sqrt(pos[1])))
+        patch = round(size / math.sqrt(pos[1]))
     else:
         patch = int(config.get("patch_size", spec.tokenizer.patch_size or 16))
     out.update(image_size=size, patch_size=patch)
