@@ -73,3 +73,19 @@ def test_merge_error_is_one_line_and_writes_nothing(reg, runner, setup, tmp_path
     r = runner.invoke(build_app(reg), ["merge", str(a), str(tmp_path), "--method", "uniform", "--out", str(out)])
     assert r.exit_code == 1 and r.output.strip().count("\n") == 0 and "Error:" in r.output
     assert not out.exists()
+
+
+def test_cross_merge_generates(reg, runner, setup, tmp_path):
+    a, b, toks = setup
+    out = tmp_path / "cross"
+    r = runner.invoke(build_app(reg), ["merge", str(a), str(b), "--method", "cross", "--every", "1", "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "new" in r.output and "fusion" in r.output
+    photo = tmp_path / "img.png"
+    Image.fromarray((np.random.default_rng(1).random((32, 32, 3)) * 255).astype(np.uint8)).save(photo)
+    r = runner.invoke(build_app(reg), ["generate", "--checkpoint", str(out), "--tokenizers", str(toks),
+                                       "--cond", f"rgb={photo}", "--target", "depth,semseg,caption",
+                                       "--out", str(tmp_path / "gen"), "--steps", "2"])
+    assert r.exit_code == 0, r.output
+    assert np.load(tmp_path / "gen" / "sample_000" / "tok_semseg.npy").shape == (4, 4)
+    assert (tmp_path / "gen" / "sample_000" / "caption.txt").is_file()

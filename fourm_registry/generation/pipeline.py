@@ -51,7 +51,7 @@ def read_checkpoint(path: Path, registry: Registry) -> tuple[Registry, list[str]
         config = json.loads(cfg_file.read_text())
         from ..interop.ml4m.checkpoint import is_official_dir, official_layout  # a released 4M model
 
-        if isinstance(config, dict) and is_official_dir(path, config):
+        if isinstance(config, dict) and is_official_dir(config):
             return official_layout(path, config, registry)
         records = config["modalities"]
     except (ValueError, KeyError, TypeError) as exc:
@@ -110,12 +110,10 @@ def generate_to_dir(req: GenerateRequest, registry: Registry,
     for problem in generation_mismatches(req.checkpoint, tok_dir, registry, need):
         log(f"Warning: {problem}")
 
-    from ..model import FourM
-    from .fourm_adapter import FourMPredictor
+    from ..merging.loading import load_predictor
 
     log(f"Loading {req.checkpoint} …")
-    model = FourM.from_pretrained(req.checkpoint, registry, device=req.device)
-    predictor = FourMPredictor(model)
+    _model, predictor = load_predictor(req.checkpoint, registry, req.device)
     batch = tokenize_conditions(conds, tokenizers, predictor)
     log(f"Generating {', '.join(generated)} for {req.samples} sample(s) …")
     result = Generator(predictor, registry, device=req.device).generate(
