@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
                                           f"{', '.join(PRESETS)} (tiny: a laptop toy run; base: the default)."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
         arch: str = typer.Option("fourm", "--arch", help="Dense: 'fourm' (conv VQ-VAE) or 'ml4m' (the released "
-                                 "4M ViT VQ-VAE / DiVAE, saved in their layout; --set dim=, depth=, …)."),
+                                 "4M ViT VQ-VAE / DiVAE, saved in their layout; --set dim=, blocks=, …)."),
     ) -> None:
         """Train NAME's tokenizer and save it to --out (load it back with --tokenizers)."""
         from ._registry import registry_from

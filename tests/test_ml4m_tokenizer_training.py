@@ -18,7 +18,7 @@ from fourm_registry.shards import AtomicShardWriter
 
 from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)
 
-TINY = ["--set", "dim=64", "--set", "depth=1", "--set", "latent_dim=16", "--image-size", "32", "--patch-size", "8",
+TINY = ["--set", "dim=64", "--set", "blocks=1", "--set", "latent_dim=16", "--image-size", "32", "--patch-size", "8",
         "--vocab-size", "64", "--batch-size", "4", "--no-progress", "--sample-every", "1000", "--lr", "1e-3"]
 
 

@@ -1,8 +1,8 @@
 """Which tokenizer serves which modality: ``--tokenizer MOD=SOURCE`` flags or a mapping file.
 
 A source is a saved tokenizer directory (fourm's own or the released 4M layout) or a hub id
-such as ``EPFL-VILAB/4M_tokenizers_depth_8k_224-448``. A mapping file (YAML or JSON) maps
-modality names to sources: ``{depth: EPFL-VILAB/4M_tokenizers_depth_8k_224-448, rgb: ./tok_rgb}``.
+such as ``EPFL-VILAB/4M_tokenizers_<name>``. A mapping file (YAML or JSON) maps modality
+names to sources, one ``<modality>: <directory or hub id>`` per line.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def read_mapping_file(path: Path) -> dict[str, str]:
 
 
 def parse_tokenizer_sources(items: Iterable[str]) -> dict[str, str]:
-    """``['depth=EPFL-VILAB/…', 'map.yaml']`` → ``{modality: source}`` (later items win)."""
+    """``['<modality>=EPFL-VILAB/…', 'map.yaml']`` → ``{modality: source}`` (later items win)."""
     out: dict[str, str] = {}
     for item in items:
         text = item.strip()

@@ -2,7 +2,7 @@
 ``VectorTokenizer`` call): ``config``, ``encode(x)``, ``decode(ids)``, ``save_pretrained``.
 
 Inputs arrive as fourm's adapters make them: images in [-1, 1] (so a released model's
-``undo_std`` de-standardisation is already done), depth standardised per image, class
+``undo_std`` de-standardisation is already done), dense values standardised, class
 maps one-hot (turned back into ids for the label embedding). ``save_pretrained`` writes the
 released layout again, so what fourm saves ml-4m reads.
 """

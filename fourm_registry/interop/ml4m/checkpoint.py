@@ -10,7 +10,8 @@ import torch
 from ...errors import FourmError
 
 
-def is_official_dir(path: Path, config: dict[str, Any]) -> bool:
+def is_official_dir(config: dict[str, Any]) -> bool:
+    """True for an ml-4m model ``config.json`` (``domains_in``/``domains_out``, …)."""
     from .model import is_official_config
 
     return is_official_config(config)

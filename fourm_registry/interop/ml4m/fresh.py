@@ -1,7 +1,7 @@
 """New tokenizers with the released 4M architectures, to train with ``fourm tokenizer train --arch ml4m``.
 
 Sizes default to the official presets (ViT-B 768/12, patched UNet 256/3/(1,2,2,2), latent 32,
-BottleneckMLP B_6-Wi_1024) and can be shrunk with ``--set``: ``dim``, ``depth``, ``latent_dim``,
+BottleneckMLP B_6-Wi_1024) and can be shrunk with ``--set``: ``dim``, ``blocks``, ``latent_dim``,
 ``unet_channels``, ``unet_res_blocks``, ``unet_mult``, ``mlp``, ``num_codebooks``. The
 ``config.json`` written keeps ml-4m's constructor keys; ml-4m itself rebuilds the official
 widths from its type strings (``vit_s/b/l``), so only those widths open there too.
@@ -13,7 +13,7 @@ from typing import Any
 from ...errors import FourmError
 
 _VIT_TYPES = {512: "vit_s", 768: "vit_b", 1024: "vit_l"}
-KNOWN = {"dim", "depth", "latent_dim", "unet_channels", "unet_res_blocks", "unet_mult", "mlp",
+KNOWN = {"dim", "blocks", "latent_dim", "unet_channels", "unet_res_blocks", "unet_mult", "mlp",
          "num_codebooks", "post_mlp", "ema_decay", "commitment_weight", "threshold_ema_dead_code"}
 
 
@@ -35,11 +35,11 @@ def fresh_released_dense(spec: Any, adapter: Any, decoder: str = "vit", **settin
         raise FourmError(f"Modality {spec.name!r} does not offer a diffusion decoder.")
     ppt, size = adapter.ppt(spec), adapter.input_size(spec)
     patch_proj = ppt > 1
-    dim, depth = int(settings.get("dim", 768)), int(settings.get("depth", 12))
+    dim, depth = int(settings.get("dim", 768)), int(settings.get("blocks", 12))
     grid = (size // ppt, size // ppt)
     vit = ViTSize(dim=dim, depth=depth, heads=max(1, dim // 64), hidden=4 * dim, grid=grid)
     labels = adapter.in_channels if adapter.loss == "cross_entropy" else None
-    n_channels = 64 if labels else adapter.in_channels  # class embedding width of 4M's semseg tokenizers
+    n_channels = 64 if labels else adapter.in_channels  # class embedding width of 4M's segmentation tokenizers
     latent = int(settings.get("latent_dim", 32))
     enc = f"{_VIT_TYPES.get(dim, 'vit_b')}_enc"
     cfg: dict[str, Any] = dict(

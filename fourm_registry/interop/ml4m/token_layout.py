@@ -1,7 +1,7 @@
 """Token shards in ml-4m's per-modality layout, from shards that ``fourm tokenize`` wrote.
 
 ml-4m reads pre-computed tokens from ``ROOT/<domain>/shard-NNNNN.tar`` (one folder per
-modality, e.g. ``tok_rgb@224``), each member ``<key>.npy`` an int16 ``n_crops × N`` array
+modality, named by its ml-4m domain), each member ``<key>.npy`` an int16 ``n_crops × N`` array
 (``save_vq_tokens.py``; here one crop). Shard numbers and keys follow the fourm shards, so
 every modality's shards stay aligned sample by sample, as ml-4m requires.
 """

@@ -1,5 +1,5 @@
 """Opening a released 4M tokenizer: a directory with ``config.json`` + ``model.safetensors``
-(what ml-4m's ``save_pretrained`` writes) or a hub id such as ``EPFL-VILAB/4M_tokenizers_rgb_16k_224-448``.
+(what ml-4m's ``save_pretrained`` writes) or a hub id such as ``EPFL-VILAB/4M_tokenizers_<name>``.
 
 Widths, depths, grids and codebook sizes are read from the checkpoint's tensors, never from
 the type string (``vit_b_enc`` may hold any width); heads are ``dim / 64`` as in every
