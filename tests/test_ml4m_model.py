@@ -409,3 +409,15 @@ def test_porting_aid_refuses_a_decoder_mask_fourm_does_not_have(model: FourM) ->
     md[domain]["decoder_attention_mask"] = (~md[domain]["target_mask"].bool()).int() * 2  # not ml-4m's layout
     with pytest.raises(FourmError, match="decoder_attention_mask"):
         forward_mod_dict(model, md)
+
+
+def test_init_names_a_hub_model_it_cannot_fetch(monkeypatch) -> None:
+    from fourm_registry.interop.ml4m import init
+
+    def offline(*_a, **_k):
+        raise OSError("offline")
+
+    monkeypatch.setattr("huggingface_hub.snapshot_download", offline)
+    assert init.local_dir(FM) == FM and not init.is_official_dir(FM / "missing")
+    with pytest.raises(FourmError, match="EPFL-VILAB/4M-7_B_CC12M"):
+        init.is_official_dir("EPFL-VILAB/4M-7_B_CC12M")

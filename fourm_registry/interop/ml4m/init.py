@@ -1,4 +1,4 @@
-"""Fine-tuning from a released 4M model: ``fourm train --init <ml-4m dir or hub id>``.
+"""Fine-tuning from a released 4M model: ``fourm train --init <ml-4m dir or Hub id>``.
 
 The trainer asks two things of ``--init``: what it exported (model config + modality records,
 as fourm's ``config.json`` holds them) and its weights. For an ml-4m directory both come from
@@ -9,16 +9,28 @@ from 4M-7); the image decoders' unused ``token_emb`` is not carried over.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 _LOADED: dict[str, Any] = {}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def local_dir(path: str | Path) -> Path:
+    """``path``, or for a Hub id (``EPFL-VILAB/4M-7_B_CC12M``) its local snapshot (cache or download)."""
+    p = Path(path)
+    if p.exists() or not _HUB_ID.match(str(path)):
+        return p
+    from ...model.persistence import resolve
+
+    return resolve(str(path))
 
 
 def is_official_dir(path: str | Path) -> bool:
     from .model import is_official_config
 
-    cfg = Path(path) / "config.json"
+    cfg = local_dir(path) / "config.json"
     if not cfg.is_file():
         return False
     try:
@@ -30,11 +42,11 @@ def is_official_dir(path: str | Path) -> bool:
 
 def official_model(path: str | Path, registry: Any) -> Any:
     """The released model at ``path`` as a fourm :class:`FourM` (cached per path)."""
-    key = str(Path(path).resolve())
+    key = str(local_dir(path).resolve())
     if key not in _LOADED:
         from ...model import FourM
 
-        _LOADED[key] = FourM.from_pretrained(path, registry)
+        _LOADED[key] = FourM.from_pretrained(key, registry)
     return _LOADED[key]
 
 
