@@ -210,3 +210,21 @@ def test_tokenizer_fingerprints_must_agree_and_are_carried(parents, registry, tm
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["trained_on"]["rgb"]["fingerprint"].startswith("sha256:aaa")
     assert (out / "tokenizers" / "vq_rgb" / "config.json").is_file()
+
+
+def test_cross_family_builds_what_init_loads(parents, tmp_path):
+    """With the 4m-cross family registered, a run's model section = the export's, and --init loads every weight."""
+    import fourm_registry.merging.family as cross_family
+    from fourm_registry import Registry
+    from fourm_registry.training.build import load_initial_weights
+
+    from ._model_helpers import InputOnlyKinds, SMALL
+
+    reg = Registry.build(InputOnlyKinds(), cross_family, allow=[]).with_overrides(SMALL)
+    a, b = parents
+    _, out, _ = run_merge(a, b, "cross", tmp_path / "c", reg, every=2)
+    exported = json.loads((out / "config.json").read_text())
+    spec = reg.get_family("4m-cross")
+    model = spec.build(spec.validate_model(exported["model"]), reg, reg.select(list(exported["modalities"])))
+    assert load_initial_weights(model, out, set()) == []
+    assert spec.generator(model).target_modalities == list(model.decoder_embeddings)
