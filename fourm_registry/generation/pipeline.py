@@ -51,7 +51,7 @@ def read_checkpoint(path: Path, registry: Registry) -> tuple[Registry, list[str]
         config = json.loads(cfg_file.read_text())
         from ..interop.ml4m.checkpoint import is_official_dir, official_layout  # a released 4M model
 
-        if isinstance(config, dict) and is_official_dir(path, config):
+        if isinstance(config, dict) and is_official_dir(config):
             return official_layout(path, config, registry)
         records = config["modalities"]
     except (ValueError, KeyError, TypeError) as exc:
