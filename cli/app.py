@@ -23,6 +23,7 @@ from . import label as label_cmd
 from . import merge as merge_cmd
 from . import modalities as modalities_cmd
 from . import inspect as inspect_cmd
+from . import masking as masking_cmd
 from . import plugin as plugin_cmd
 from . import quickstart as quickstart_cmd
 from . import tokenize as tokenize_cmd
@@ -32,7 +33,7 @@ from ._registry import registry_from  # noqa: F401  (re-exported: plugins' comma
 
 # Each core command group lives in its own module exposing ``register(app)``.
 COMMAND_MODULES = [modalities_cmd, families_cmd, probe_cmd, quickstart_cmd, train_cmd, generate_cmd, data_cmd, label_cmd,
-                   tokenizer_cmd, tokenize_cmd, merge_cmd, plugin_cmd, inspect_cmd, convert_cmd]
+                   tokenizer_cmd, tokenize_cmd, merge_cmd, plugin_cmd, inspect_cmd, masking_cmd, convert_cmd]
 
 
 class FourmGroup(TyperGroup):
