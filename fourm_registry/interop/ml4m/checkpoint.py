@@ -21,7 +21,7 @@ def official_layout(path: Path, config: dict[str, Any], registry: Any) -> tuple[
     """``(registry with the model's sizes, input modalities, target modalities)`` of an ml-4m dir."""
     from safetensors import safe_open
 
-    from ...model.persistence import WEIGHTS_NAME
+    from ...model.persistence import WEIGHTS_NAME, with_aliases
     from .model import plan_modalities
 
     weights = path / WEIGHTS_NAME
@@ -30,7 +30,7 @@ def official_layout(path: Path, config: dict[str, Any], registry: Any) -> tuple[
     with safe_open(str(weights), framework="pt") as f:  # shapes only: meta tensors
         shapes = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
     names, overrides = plan_modalities(config, shapes, registry, str(path))
-    registry = registry.with_overrides(overrides)
+    registry = with_aliases(registry, overrides).with_overrides(overrides)  # 4M-SR: a second size
     inputs = list(dict.fromkeys(names[d] for d in config["domains_in"]))
     targets = list(dict.fromkeys(names[d] for d in config["domains_out"]))
     return registry, inputs, targets
