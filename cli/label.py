@@ -59,7 +59,7 @@ def register(app: typer.Typer) -> None:
                                         "default: the plugin's default model."),
         labeler: list[str] = typer.Option([], "--labeler", help="MODALITY=LABELER_NAME to use "
                                           "another registered labeler (repeatable)."),
-        device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N] (bf16/fp16 on GPU)."),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, mps or cuda[:N] (bf16/fp16 on GPU)."),
         batch_size: int = typer.Option(8, "--batch-size", min=1),
         limit: int | None = typer.Option(None, "--limit", min=1, help="Label at most N images in this run."),
         per_shard: int = typer.Option(1000, "--per-shard", min=1, help="Images per output shard (folder input)."),

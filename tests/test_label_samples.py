@@ -80,3 +80,19 @@ def test_metadata_statistics_run_under_fourm_label(tmp_path, runner):
         meta = s["metadata"]
         assert meta["original_width"] == s["rgb"].shape[1] and meta["caption_n_words"] == len(s["caption"].split()) > 0
         assert 0 <= meta["brightness"] <= 255
+
+
+def test_mps_is_an_accepted_device(monkeypatch):
+    import torch
+
+    from fourm_registry.labeling import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert resolve_device("mps") == "mps" and resolve_device("auto") == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    with pytest.raises(FourmError, match="no Apple MPS device"):
+        resolve_device("mps")
+    with pytest.raises(FourmError, match="use auto, cpu, mps or cuda"):
+        resolve_device("tpu")

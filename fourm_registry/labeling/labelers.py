@@ -10,17 +10,22 @@ from ..provenance import label_record
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; an unavailable CUDA is a user error."""
+    """``auto`` → ``cuda``, else Apple ``mps``, else ``cpu``; an unavailable device is a user error."""
     import torch
 
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise FourmError(f"--device {device}: no CUDA device is available (use cpu or auto)")
         return device
+    if device == "mps":
+        if not mps:
+            raise FourmError("--device mps: no Apple MPS device is available (use cpu or auto)")
+        return device
     if device != "cpu":
-        raise FourmError(f"Unknown device {device!r}: use auto, cpu or cuda[:N]")
+        raise FourmError(f"Unknown device {device!r}: use auto, cpu, mps or cuda[:N]")
     return device
 
 
