@@ -137,7 +137,8 @@ def _load_tokenizers(root: Path, registry: Registry, need: list[str], conds: dic
     """Tokenizers for raw inputs (required) and targets (required: pictures need decoding)."""
     from ..tokenizers import load_tokenizers, saved_tokenizer_path
 
-    required = sorted({c.spec.name for c in conds.values() if c.tokens is None} | set(generated))
+    required = sorted({c.spec.name for c in conds.values() if c.tokens is None and not c.spec.input_only}
+                      | set(generated))  # pixels / embeddings are read as they are
     if not required:
         return {}
     sources = {n: s for n, s in (sources or {}).items() if n in need}
