@@ -83,14 +83,15 @@ class Data:
             yield self.batch([self.train[i] for i in idx], mods, rng)
 
 
-def train(model, data: Data, mods, steps: int, seed: int, lr: float, batch_size: int):
+def train(model, data: Data, mods, steps: int, seed: int, lr: float, batch_size: int, stream=None):
+    """AdamW (4M's betas and decay), warm-up then cosine, clipped; the batches of ``stream`` (default: 4M masks)."""
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.05)
     warm = max(steps // 10, 1)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0)))))
     model.train()
-    stream = data.stream(mods, batch_size, seed)
+    stream = stream or data.stream(mods, batch_size, seed)
     for _ in range(steps):
         loss = model(next(stream)).loss
         opt.zero_grad(set_to_none=True)
@@ -175,8 +176,8 @@ def aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, dict[str
     return out
 
 
-def table(agg: dict[str, dict[str, list[float]]]) -> str:
-    metrics = [f"loss/{m}" for m in ALL] + ["gen/rgb2semseg_token_acc"]
+def table(agg: dict[str, dict[str, list[float]]], metrics: list[str] | None = None) -> str:
+    metrics = metrics or [f"loss/{m}" for m in ALL] + ["gen/rgb2semseg_token_acc"]
     head = "| model | " + " | ".join(m.split("/")[1] for m in metrics) + " |"
     lines = [head, "|---" * (len(metrics) + 1) + "|"]
     for row, vals in agg.items():
@@ -200,6 +201,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--tokens", type=int, default=48, help="input and target token budgets")
     parser.add_argument("--table", action="store_true")
+    parser.add_argument("--no-cm3", action="store_true", help="skip the CM3 half")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     start = time.perf_counter()
@@ -209,13 +211,25 @@ def main() -> None:
     agg = aggregate(per_seed)
     if args.table:
         print(table(agg))
+    cm3 = {}
+    if not args.no_cm3:
+        sys.path.insert(0, str(Path(__file__).parent))
+        from _merge_cm3 import run_seed as cm3_seed
+
+        cm3 = aggregate([cm3_seed(seed, data, args.work, args, train) for seed in range(args.seeds)])
+        if args.table:
+            print(table(cm3, ["loss/caption", "loss/rgb", "gen/caption2rgb_token_acc"]))
     scratch_loss = statistics.fmean(agg["scratch"][f"loss/{m}"][0] for m in ALL)
     ratios = {m: statistics.fmean(agg[f"{m} +N"][f"loss/{x}"][0] for x in ALL) / scratch_loss
               for m in ("uniform", "width", "cross")}
     targets = {f"{m}_beats_scratch": {"value": round(r, 4), "target": "< 1 (mean held-out loss vs scratch)",
                                       "met": r < 1} for m, r in ratios.items()}
+    if cm3:
+        r = statistics.fmean(cm3["cm3 uniform +N"][f"loss/{m}"][0] / cm3["cm3 scratch"][f"loss/{m}"][0]
+                             for m in ("caption", "rgb"))
+        targets["cm3_uniform_beats_scratch"] = {"value": round(r, 4), "target": "< 1", "met": r < 1}
     print(json.dumps({"steps": args.steps, "parent_steps": args.parent_steps, "seeds": args.seeds,
-                      "loss_ratio_vs_scratch": ratios, "rows": agg, "targets": targets,
+                      "loss_ratio_vs_scratch": ratios, "rows": agg, "cm3_rows": cm3, "targets": targets,
                       "seconds_total": round(time.perf_counter() - start, 1)}))
 
 
