@@ -17,7 +17,7 @@ from ..spec import ModalityKind, ModalitySpec
 from ..tokens import EOS_ID
 from .budgets import sample_budget
 from .config import Alphas, MaskingConfig, MixtureComponent
-from .span import check_sentinels, mask_to_budget, truncate_target
+from .span import check_sentinels, mask_to_budget, span_chunks, truncate_target
 
 
 @dataclass
@@ -124,9 +124,12 @@ class Masker:
     def _sequence(self, spec: ModalitySpec, ids: np.ndarray, n_in: int, n_tgt: int, keep_all: bool,
                   rng: np.random.Generator) -> MaskedModality:
         limit = spec.tokenizer.max_length
-        seq = [*(ids.tolist()[: limit - 1] if limit else ids.tolist()), EOS_ID]  # [EOS] is never cut off
+        body = ids.tolist()[: limit - 1] if limit else ids.tolist()
+        seq = [*body, EOS_ID]  # [EOS] is never cut off
+        chunks = span_chunks(spec, body)
         keep_prob = 1.0 if keep_all else float(rng.uniform(0.0, 1.0))
-        inputs, targets = mask_to_budget(seq, n_in, keep_prob, self.config.keep_prob_decay, rng)
+        inputs, targets = mask_to_budget(seq, n_in, keep_prob, self.config.keep_prob_decay, rng,
+                                         None if chunks is None else [*chunks, 1])
         targets = truncate_target(targets, n_tgt, rng)
         inp = np.asarray(inputs, dtype=np.int64)
         tgt = np.asarray(targets, dtype=np.int64)

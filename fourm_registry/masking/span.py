@@ -12,11 +12,20 @@ import numpy as np
 from ..tokens import NUM_SENTINELS, is_sentinel, sentinel_id
 
 MAX_DECAY_STEPS = 200  # after this many keep-prob reductions everything is masked
+SPAN_CHUNKS_KEY = "span_chunks"  # extras key: ids -> sizes of chunks masked whole
 
 
-def span_mask(seq: Sequence[int], keep_prob: float, rng: np.random.Generator) -> tuple[list[int], list[int]]:
-    """Keep each token with probability ``keep_prob``; masked runs become sentinels."""
-    keep = rng.random(len(seq)) <= keep_prob
+def span_mask(seq: Sequence[int], keep_prob: float, rng: np.random.Generator,
+              chunks: Sequence[int] | None = None) -> tuple[list[int], list[int]]:
+    """Keep each token with probability ``keep_prob``; masked runs become sentinels.
+
+    ``chunks`` (token counts summing to ``len(seq)``) makes the choice per chunk instead, so a
+    chunk such as a metadata ``key value`` pair is always kept or masked whole (4M-21).
+    """
+    if chunks is None:
+        keep = rng.random(len(seq)) <= keep_prob
+    else:
+        keep = np.repeat(rng.random(len(chunks)) <= keep_prob, np.asarray(chunks, dtype=np.int64))
     inputs: list[int] = []
     targets: list[int] = []
     count, masked_before = 0, False
@@ -36,17 +45,29 @@ def span_mask(seq: Sequence[int], keep_prob: float, rng: np.random.Generator) ->
 
 
 def mask_to_budget(seq: Sequence[int], budget: int, keep_prob: float, decay: float,
-                   rng: np.random.Generator) -> tuple[list[int], list[int]]:
+                   rng: np.random.Generator, chunks: Sequence[int] | None = None) -> tuple[list[int], list[int]]:
     """Span-mask ``seq``, shrinking ``keep_prob`` by ``decay`` until the input fits ``budget``."""
     if budget <= 0:
-        return [], span_mask(seq, 0.0, rng)[1]
-    inputs, targets = span_mask(seq, keep_prob, rng)
+        return [], span_mask(seq, 0.0, rng, chunks)[1]
+    inputs, targets = span_mask(seq, keep_prob, rng, chunks)
     steps = 0
     while len(inputs) > budget:
         steps += 1
         keep_prob = keep_prob * decay if steps < MAX_DECAY_STEPS else 0.0
-        inputs, targets = span_mask(seq, keep_prob, rng)
+        inputs, targets = span_mask(seq, keep_prob, rng, chunks)
     return inputs, targets
+
+
+def span_chunks(spec: object, ids: Sequence[int]) -> list[int] | None:
+    """The chunk sizes a sequence plugin declares (``extras["span_chunks"](ids)``), checked."""
+    fn = getattr(spec, "extras", {}).get(SPAN_CHUNKS_KEY)
+    if fn is None:
+        return None
+    chunks = [int(c) for c in fn(list(ids))]
+    if any(c <= 0 for c in chunks) or sum(chunks) != len(ids):
+        raise ValueError(f"{getattr(spec, 'name', '?')}: extras['{SPAN_CHUNKS_KEY}'] gave chunk sizes {chunks} "
+                         f"for {len(ids)} tokens (they must be positive and sum to the length)")
+    return chunks
 
 
 def truncate_target(targets: list[int], budget: int, rng: np.random.Generator) -> list[int]:

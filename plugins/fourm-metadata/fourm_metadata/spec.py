@@ -65,6 +65,21 @@ def examples(spec: Any, rng: np.random.Generator) -> list[dict[str, float]]:
     return [full, {"original_width": 640, "original_height": 480, "brightness": 120.5}, {}]
 
 
+def key_value_chunks(ids: list[int]) -> list[int]:
+    """Sizes of the ``v1=<field> v0=<bin>`` chunks of a token sequence: span masking keeps or
+    hides each field's key and value together, as 4M-21 does."""
+    from fourm_registry.tokens import COORD_BASE, COORD_BINS
+
+    key_lo, key_hi = COORD_BASE + COORD_BINS, COORD_BASE + 2 * COORD_BINS
+    chunks: list[int] = []
+    for i, t in enumerate(ids):
+        if i == 0 or key_lo <= int(t) < key_hi:
+            chunks.append(1)
+        else:
+            chunks[-1] += 1
+    return chunks
+
+
 def draw(value: Any):
     return card([f"{k}: {v:.4g}" for k, v in check_metadata(value).items()])
 
@@ -86,5 +101,6 @@ SPEC = ModalitySpec(
     to_text=to_text,
     from_text=from_text,
     draw=draw,
-    extras={"examples": examples, "distance": distance, "roundtrip_tolerance": 0.0},
+    extras={"examples": examples, "distance": distance, "roundtrip_tolerance": 0.0,
+            "span_chunks": key_value_chunks},
 )

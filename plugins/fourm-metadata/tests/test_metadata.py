@@ -81,3 +81,27 @@ def test_a_model_with_the_core_and_these_modalities_trains_and_generates_each():
     core = sorted(Registry.build(allow=[]).modalities)
     generated = check_train_and_generate(reg, core + mine)
     assert {n for n in mine if not reg.get_modality(n).input_only} <= set(generated)
+
+
+def test_span_masking_keeps_or_hides_whole_key_value_pairs():
+    from fourm_registry.masking import Masker, MaskingConfig
+    from fourm_registry.tokens import COORD_BASE, COORD_BINS, EOS_ID, is_sentinel
+
+    from fourm_metadata.spec import key_value_chunks
+
+    keys = [COORD_BASE + COORD_BINS + f for f in (3, 7, 11, 2)]
+    ids = [t for k in keys for t in (k, COORD_BASE + 40 + k % 50)]
+    assert key_value_chunks(ids) == [2, 2, 2, 2]
+    masker = Masker(MaskingConfig(input_tokens=5, target_tokens=20), [SPEC])
+    rng = np.random.default_rng(0)
+    seen_partial = 0
+    for _ in range(50):
+        m = masker({"metadata": np.asarray(ids)}, rng)["metadata"]
+        pieces = [t for t in m.inputs.tolist() if not is_sentinel(t) and t != EOS_ID]
+        for j, t in enumerate(pieces):  # every kept key is followed by its value, every value follows its key
+            if t in keys:
+                assert pieces[j + 1] == ids[ids.index(t) + 1]
+            else:
+                assert j > 0 and pieces[j - 1] == ids[ids.index(t) - 1]
+        seen_partial += 0 < len(pieces) < len(ids)
+    assert seen_partial > 0  # masks are partial, not all-or-nothing
