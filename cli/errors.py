@@ -15,6 +15,20 @@ from fourm_registry import FourmError, PluginError
 LENIENT_COMMANDS = {"modalities", "families"}
 
 
+def _passthrough() -> tuple[type[BaseException], ...]:
+    """Exceptions the CLI framework handles itself (typer vendors its own copy of click)."""
+    kinds: list[type[BaseException]] = [click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
+                                        typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit]
+    try:
+        from typer._click import exceptions as vendored
+    except ImportError:
+        return tuple(kinds)
+    return tuple(kinds + [getattr(vendored, n) for n in ("ClickException", "TyperException") if hasattr(vendored, n)])
+
+
+PASSTHROUGH = _passthrough()
+
+
 def one_line(exc: BaseException) -> str:
     """The first non-empty line of an exception's message (pydantic/torch messages run long)."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
@@ -37,9 +51,8 @@ def guarded(invoke: Callable[[], Any], debug: bool) -> Any:
     """Run a command: user errors and unexpected exceptions both end in one line and exit 1."""
     try:
         return invoke()
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort,
-            KeyboardInterrupt, SystemExit):
-        raise  # click's and typer's own control flow (--help, exit codes, usage errors)
+    except PASSTHROUGH:
+        raise  # click's and typer's own control flow (--help, exit codes, usage errors: exit 2)
     except Exception as exc:  # FourmError: the user's; anything else: ours, still one line
         print_error(exc, debug)
         raise typer.Exit(1) from None

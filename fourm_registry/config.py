@@ -97,6 +97,8 @@ def _override_value(raw: str, pair: str) -> Any:
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
+        if "{" in raw and "}" in raw:  # e.g. shards-{0..3}.tar or {a,b}.tar
+            return raw.strip()
         raise ConfigError(f"Override {pair!r}: the value is not valid YAML ({str(exc).splitlines()[0]}).") from None
     if isinstance(value, dict) and value and all(v is None for v in value.values()):
         return raw.strip()
