@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 from rich.console import Console
@@ -46,7 +46,8 @@ def _train_text(registry: Any, name: str, corpus: list[Path], data: str | None, 
 
 
 def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: dict[str, Any],
-                 model_overrides: dict[str, Any], progress: bool, arch: str = "fourm") -> None:
+                 model_overrides: dict[str, Any], progress: bool, arch: str = "fourm",
+                 init: str | None = None) -> None:
     from fourm_registry.shards import ReadStats
     from fourm_registry.tokenizers import DenseTokenizerFactory
     from fourm_registry.tokenizers.data import dense_batches
@@ -58,7 +59,11 @@ def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: di
     if not data:
         raise FourmError(f"Give --data SHARDS holding {spec.name!r} values to train on.")
     settings = TrainSettings(**{k: v for k, v in opts.items() if v is not None})
-    if arch == "ml4m":  # the released 4M architectures (ViT VQ-VAE / DiVAE), saved in their layout
+    if init is not None:  # continue a saved or released tokenizer (e.g. at another resolution)
+        if model_overrides:
+            raise FourmError("--init keeps the tokenizer's own architecture; drop --set/--decoder.")
+        tokenizer = factory(spec, init)
+    elif arch == "ml4m":  # the released 4M architectures (ViT VQ-VAE / DiVAE), saved in their layout
         from fourm_registry.interop.ml4m.fresh import fresh_released_dense
 
         adapter = factory.adapter(spec)
@@ -121,6 +126,8 @@ def register(app: typer.Typer) -> None:
         preset: str | None = typer.Option(None, "--preset", help=f"Dense: model size and training length, one of "
                                           f"{', '.join(PRESETS)} (tiny: a laptop toy run; base: the default)."),
         progress: bool = typer.Option(True, "--progress/--no-progress"),
+        init: Optional[str] = typer.Option(None, "--init", help="Dense: continue training this tokenizer "
+                                           "(directory or hub id, e.g. a released 224 one at --image-size 448)."),
         arch: str = typer.Option("fourm", "--arch", help="Dense: 'fourm' (conv VQ-VAE) or 'ml4m' (the released "
                                  "4M ViT VQ-VAE / DiVAE, saved in their layout; --set dim=, blocks=, …)."),
     ) -> None:
@@ -161,6 +168,6 @@ def register(app: typer.Typer) -> None:
                     "sample_every": sample_every, "save_every": save_every, "device": device}
             if arch not in ("fourm", "ml4m"):
                 raise ConfigError(f"--arch must be 'fourm' or 'ml4m', not {arch!r}.")
-            _train_dense(registry, spec, data, out, opts, model, progress, arch)
+            _train_dense(registry, spec, data, out, opts, model, progress, arch, init)
             return
         _train_text(registry, name, corpus, data, out, vocab_size, min_frequency)

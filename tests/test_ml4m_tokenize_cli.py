@@ -90,3 +90,13 @@ def test_tokenize_writes_ml4m_per_modality_layout(tmp_path, registry, runner):
         arr = files[f"{key}.npy"]
         assert arr.dtype == np.int16 and arr.shape == (1, tokens.size)
         assert np.array_equal(arr[0], np.asarray(tokens).reshape(-1))
+
+
+def test_tokenizers_dir_with_released_subdirs_works_as_it_is(tmp_path, registry, runner):
+    _shards(tmp_path / "data", registry)
+    write_tiny(tmp_path / "toks" / "rgb", "vit", codebook=64)  # a released-layout folder named after its modality
+    r = runner.invoke(build_app(registry), ["tokenize", "--data", str(tmp_path / "data"), "--out",
+                                            str(tmp_path / "out"), "--tokenizers", str(tmp_path / "toks")])
+    assert r.exit_code == 0, r.output
+    samples = list(read_samples(str(tmp_path / "out"), registry))
+    assert len(samples) == 3 and all(s["tok_rgb"].shape == (4, 4) for s in samples)

@@ -74,3 +74,25 @@ def test_vector_memcodes_tokenizer_trains(registry):
     codes = tok.encode(values[:3])
     assert [c.shape for c in codes] == [(2, 2)] * 3
     assert torch.is_tensor(tok.model.released.quantize.codes)
+
+
+def test_released_tokenizer_trains_further_at_another_resolution(tmp_path, registry, runner):
+    """Multi-resolution adaptation: a 32-px released-layout tokenizer continues at 64 px
+    (position tables resampled bicubically), and the result is the released layout again."""
+    from ._released_tok import write_tiny
+
+    rng = np.random.default_rng(1)
+    with AtomicShardWriter(tmp_path / "data" / "train-000.tar", registry) as w:
+        for i in range(4):
+            w.write({"__key__": f"k{i}", "rgb": rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)})
+    src = write_tiny(tmp_path / "src", "vit", codebook=64)
+    before = load_released_tokenizer(src).state_dict()
+    r = runner.invoke(build_app(registry), ["tokenizer", "train", "rgb", "--init", str(src), "--data",
+                                            str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--steps", "3",
+                                            "--image-size", "64", "--patch-size", "8", "--vocab-size", "64",
+                                            "--batch-size", "2", "--no-progress", "--sample-every", "1000"])
+    assert r.exit_code == 0, r.output
+    after = load_released_tokenizer(tmp_path / "out").state_dict()
+    assert set(after) == set(before)
+    assert torch.equal(after["encoder.pos_emb"], before["encoder.pos_emb"])  # frozen, built grid kept
+    assert not torch.equal(after["encoder.proj.weight"], before["encoder.proj.weight"])  # trained

@@ -49,6 +49,7 @@ class DenseTokenizerFactory:
                 raise FourmError(f"Modality {spec.name!r}: the released tokenizer {path} takes "
                                  f"{released.config.in_channels} channels, the modality gives "
                                  f"{adapter.in_channels}.")
+            released.loss = adapter.loss  # what further training optimises
             return DenseTokenizer(spec, adapter, released)
         model = VQVAE.from_pretrained(path)
         saved = model.config
