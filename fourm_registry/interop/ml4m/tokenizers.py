@@ -61,7 +61,8 @@ def resolve(source: str | Path) -> Path:
 
         return Path(snapshot_download(repo_id=text, allow_patterns=[CONFIG_FILE, WEIGHTS_FILE]))
     except Exception as exc:  # network, auth, missing repo
-        raise FourmError(f"Could not download tokenizer {text!r} from the hub: {exc}") from exc
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise FourmError(f"Tokenizer {text!r} is no local directory, and the hub gave no such repo ({first}).") from exc
 
 
 def _count(state: dict[str, Any], prefix: str) -> int:
