@@ -229,3 +229,20 @@ def test_init_names_a_hub_model_it_cannot_fetch(monkeypatch) -> None:
     assert init.local_dir(FM) == FM and not init.is_official_dir(FM / "missing")
     with pytest.raises(FourmError, match="EPFL-VILAB/4M-7_B_CC12M"):
         init.is_official_dir("EPFL-VILAB/4M-7_B_CC12M")
+
+
+def test_a_fourm_trained_model_converts_to_ml4m_and_back(registry: Registry, tmp_path: Path) -> None:
+    from fourm_registry.interop.ml4m import save_official
+    from fourm_registry.model import build_model
+
+    names = [n for n in domains_of(FourM.from_pretrained(FM, registry)).values()]
+    torch.manual_seed(0)
+    small = {"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "num_heads": 2}
+    mine = build_model(small, registry, names).eval()  # fourm defaults: tied sequence heads
+    save_official(mine, tmp_path / "o")
+    config = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert config["dim"] == 32 and len(config["domains_in"]) == len(names)
+    back = FourM.from_pretrained(tmp_path / "o", registry)
+    assert set(back.specs) == set(mine.specs)
+    state = back.state_dict()
+    assert all(torch.equal(v, state[k]) for k, v in mine.state_dict().items())
