@@ -86,3 +86,14 @@ def test_vector_tokenizer_trains_and_reloads(tmp_path):
     tok.save_pretrained(tmp_path)
     again = spec.create_tokenizer(tmp_path)
     assert [a.tolist() for a in again.encode(values[:3])] == [a.tolist() for a in tok.encode(values[:3])]
+
+
+def test_readme_sample_labeler_reads_other_fields_and_runs_after_them():
+    from fourm_registry.labeling.labelers import run_order
+
+    mod = _module("fourm_objcount")
+    spec = Registry.build(mod, allow=[]).get_modality("object_count")
+    assert spec.labeler.inputs == "sample"
+    assert run_order(["object_count", "det"], {"object_count": spec.labeler.reads}) == ["det", "object_count"]
+    fn = spec.create_labeler()
+    assert fn([{"det": [1, 2, 3]}, {}]) == [{"objects": 3}, {"objects": 0}]
