@@ -48,8 +48,8 @@ def truncated_normal(rng: np.random.Generator, sigma: float, low: float = -1.0, 
 def draw(rng: np.random.Generator, base_grid: int, base_batch: int, sigma: float, min_batch: int = 1) -> NativeDraw:
     """n, the square grid of area ≈ 2^n·base, and the batch size that keeps grid²·batch ≈ base."""
     n = truncated_normal(rng, sigma)
-    grid = max(2, int(round(base_grid * 2.0 ** (n / 2))))
-    batch = max(min_batch, int(round(base_batch * base_grid**2 / grid**2)))
+    grid = max(2, round(base_grid * 2.0 ** (n / 2)))
+    batch = max(min_batch, round(base_batch * base_grid**2 / grid**2))
     return NativeDraw(n, grid, batch)
 
 
@@ -68,7 +68,7 @@ def resize_patches(patches: torch.Tensor, patch: int, grid: int) -> torch.Tensor
     """B×N0×(p·p·3) patches in [0, 1] of a square image → the same images on a grid×grid patch grid."""
     from .model import unpatchify
 
-    if int(round(patches.shape[1] ** 0.5)) == grid:
+    if round(patches.shape[1] ** 0.5) == grid:
         return patches
     images = unpatchify(patches.float(), patch)
     side = grid * patch
