@@ -18,6 +18,7 @@ from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers,
 
 from .. import tokens as T
 from ..errors import FourmError
+from .wordpiece_train import learn_vocab, word_counts
 
 TOKENIZER_FILE = "tokenizer.json"
 _ALPHABET = string.ascii_lowercase + string.digits + string.punctuation
@@ -52,16 +53,27 @@ def _mark_added_tokens(tok: Tokenizer, n_extra: int) -> Tokenizer:
 
 
 def build_wordpiece(corpus: Iterable[str], vocab_size: int, extra_tokens: Sequence[str] = (),
-                    min_frequency: int = 2) -> Tokenizer:
+                    min_frequency: int = 2, deterministic: bool = True) -> Tokenizer:
     """Train a WordPiece vocabulary of ``vocab_size`` entries (layout + extras included).
 
     ``extra_tokens`` (e.g. class names) get the ids right after the coordinate tokens and
     are matched as whole (normalised) words, possibly spanning spaces ("traffic light").
+    ``deterministic``: merges with ties broken by text (:mod:`.wordpiece_train`), so the
+    same corpus gives the same ids; ``False`` uses the ``tokenizers`` library's trainer,
+    faster on very large corpora but tie order varies between runs.
     """
     extras = list(dict.fromkeys(t.strip().lower() for t in extra_tokens))
     extras = [t for t in extras if t and t not in LAYOUT]
     special = LAYOUT + extras
     tok = _empty_wordpiece()
+    if deterministic:
+        counts = word_counts(tok, [*_ALPHABET_CORPUS, *corpus])
+        vocab = learn_vocab(counts, max(vocab_size, len(special) + 1), special, _ALPHABET, min_frequency)
+        trained = _empty_wordpiece()
+        trained.model = models.WordPiece(vocab=vocab, unk_token="[UNK]", continuing_subword_prefix="##",
+                                         max_input_chars_per_word=100)
+        trained.add_special_tokens(special)
+        return _mark_added_tokens(trained, len(extras))
     trainer = trainers.WordPieceTrainer(
         vocab_size=max(vocab_size, len(special) + 1), min_frequency=min_frequency,
         special_tokens=special, initial_alphabet=list(_ALPHABET), continuing_subword_prefix="##",
