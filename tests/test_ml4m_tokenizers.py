@@ -175,3 +175,20 @@ def test_diffusion_sampling_every_step(kind, case, sampler):
             assert max_diff(mo, z[f"{pre}.model_output"][i]) <= DECODED, i
             assert max_diff(xs, z[f"{pre}.prev_sample"][i]) <= DECODED, i
     assert max_diff(out, z[f"{pre}.decoded"]) <= DECODED
+
+
+CHECKED = {"in.x", "enc.encoder_out", "enc.pre_quant", "enc.quant", "enc.tokens", "enc.code_margin",
+           "dec.from_tokens", "loss.eval_reconst", "loss.train_code_loss", "loss.train_reconst",
+           "fwd.noise", "fwd.noisy", "fwd.timesteps", "fwd.x0_pred", "ddim.alphas_cumprod", "ddim.decoded",
+           "ddim.initial_noise", "ddim.timesteps", "ddim.model_output", "ddim.prev_sample", "ddpm.alphas_cumprod",
+           "ddpm.decoded", "ddpm.initial_noise", "ddpm.timesteps", "ddpm.variance_noise", "ddpm.model_output",
+           "ddpm.prev_sample"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_array_of_the_fixture_is_checked(kind):
+    """A fixture with arrays this test does not know would pass silently: refuse it."""
+    info, z = fixture(kind)
+    names = {k.split(".", 1)[1] for k in z}
+    assert names <= CHECKED, sorted(names - CHECKED)
+    assert {k.split(".", 1)[0] for k in z} == set(info["cases"])
