@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Directory to write the merged checkpoint to."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
         detail: bool = typer.Option(False, "--detail", help="List every tensor of the plan."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and write nothing."),
     ) -> None:
         """Merge two checkpoints; the plan is printed before anything is written."""
         from fourm_registry.merging import merge
@@ -27,4 +28,4 @@ def register(app: typer.Typer) -> None:
         from ._registry import registry_from
 
         merge(parent_a, parent_b, method, out, weights=weights, every=every, registry=registry_from(ctx),
-              echo=typer.echo, overwrite=overwrite, detail=detail)
+              echo=typer.echo, overwrite=overwrite, detail=detail, dry_run=dry_run)

@@ -67,6 +67,16 @@ def test_merge_then_generate(reg, runner, setup, tmp_path, method):
     assert load_initial_weights(model, out, set()) == []
 
 
+def test_dry_run_prints_every_tensor_and_writes_nothing(reg, runner, setup, tmp_path):
+    a, b, _ = setup
+    out = tmp_path / "dry"
+    r = runner.invoke(build_app(reg), ["merge", str(a), str(b), "--method", "uniform", "--out", str(out),
+                                       "--dry-run", "--detail"])
+    assert r.exit_code == 0, r.output
+    assert "copied from B" in r.output and "decoder_embeddings.semseg.to_logits.weight" in r.output
+    assert "Dry run" in r.output and not out.exists()
+
+
 def test_merge_error_is_one_line_and_writes_nothing(reg, runner, setup, tmp_path):
     a, _, _ = setup
     out = tmp_path / "never"

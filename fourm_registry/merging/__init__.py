@@ -50,8 +50,8 @@ def plan_merge(a: Parent, b: Parent, method: str, weights: tuple[float, float], 
 def merge(path_a: str | os.PathLike, path_b: str | os.PathLike, method: str, out: str | os.PathLike,
           weights: str | tuple[float, float] = (0.5, 0.5), every: int = 1, registry: Any = None,
           echo: Callable[[str], None] = print, overwrite: bool = False, detail: bool = False,
-          loader: Callable[[Path, Any], Any] | None = None) -> tuple[MergePlan, Path]:
-    """Merge the checkpoints at ``path_a`` and ``path_b`` into the directory ``out``."""
+          loader: Callable[[Path, Any], Any] | None = None, dry_run: bool = False) -> tuple[MergePlan, Path]:
+    """Merge the checkpoints at ``path_a`` and ``path_b`` into the directory ``out`` (``dry_run``: plan only)."""
     if registry is None:
         from ..registry import get_registry
 
@@ -64,6 +64,9 @@ def merge(path_a: str | os.PathLike, path_b: str | os.PathLike, method: str, out
     b = load_parent("B", path_b, registry, loader)
     plan, model = plan_merge(a, b, method, w, registry, every)
     echo(plan.render(detail))
+    if dry_run:
+        echo(f"Dry run: nothing written to {target}.")
+        return plan, target
     record = {"method": method, "parents": [str(a.path), str(b.path)], "weights": list(w),
               "every": every if method == "cross" else None, "counts": plan.counts()}
     def save(tmp: Path) -> None:
