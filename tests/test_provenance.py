@@ -24,7 +24,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "configs" / "train_tiny.yaml"
 
 
 def _text(root: Path, corpus: list[str]) -> Path:
-    TextTokenizer.train(corpus * 5, 2000, min_frequency=1).save_pretrained(root / "text")
+    TextTokenizer.train(corpus * 5, 5000, min_frequency=1).save_pretrained(root / "text")
     return root
 
 
