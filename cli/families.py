@@ -7,7 +7,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-COLUMNS = ("name", "default", "config", "data", "features", "generate", "plugin", "description")
+COLUMNS = ("name", "default", "config", "data", "features", "generate", "exports", "plugin", "description")
 
 
 def rows(registry) -> list[dict]:
@@ -20,6 +20,7 @@ def rows(registry) -> list[dict]:
             "data": "own" if spec.data is not None else "masked tokens",
             "features": "yes" if spec.encode_features is not None else "missing",
             "generate": "yes" if spec.generator is not None else "n/a",
+            "exports": ", ".join(sorted(spec.exports)),  # fourm convert --to TARGET
             "plugin": registry.providers.get(f"family:{name}", "?"), "description": spec.description,
         })
     return out

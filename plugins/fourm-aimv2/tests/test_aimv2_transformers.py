@@ -1,6 +1,8 @@
 """Interop with transformers' Aimv2VisionModel, both directions, with tiny random configs saved locally."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import Aimv2VisionConfig, Aimv2VisionModel
@@ -97,5 +99,7 @@ def test_fourm_convert_to_transformers_cli(tmp_path):
                               loaded(pixel_values=model.pixel_values(images)).last_hidden_state, atol=1e-5)
     again = runner.invoke(app, ["convert", "--to", "transformers", str(tmp_path / "export"), str(tmp_path / "hf")])
     assert again.exit_code == 1 and "--overwrite" in again.output
+    listed = {r["name"]: r for r in json.loads(runner.invoke(app, ["families", "--json"]).output)}
+    assert listed["aimv2"]["exports"] == "transformers"  # what fourm families shows for --to
     bad = runner.invoke(app, ["convert", "--to", "onnx", str(tmp_path / "export"), str(tmp_path / "x")])
     assert bad.exit_code == 1 and "transformers" in bad.output and "Traceback" not in bad.output
