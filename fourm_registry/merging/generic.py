@@ -50,3 +50,51 @@ def merge_uniform_family(a: Parent, b: Parent, weights: tuple[float, float], reg
     if hasattr(merged, "cover"):
         merged.cover(union_records(a, b))
     return plan, merged
+
+
+def merge_width_family(a: Parent, b: Parent, weights: tuple[float, float], registry: Any
+                       ) -> tuple[MergePlan, nn.Module]:
+    """JAM-Width for a family whose model offers ``widened()`` (a fresh model of twice the width).
+
+    Linear maps of the trunk get the block rule of :mod:`.width`; a linear whose output size does
+    not change (an output head over the vocabulary) and embedding tables are concatenated on the
+    hidden axis, as are norms and position tables; rows of a modality only one parent was trained
+    on get zeros in the other parent's half.
+    """
+    from .width import block, concat
+
+    if not hasattr(a.model, "widened"):
+        raise FourmError(f"--method width: {a.family} models do not say how to widen (no widened()).")
+    if a.config.get("vocab") != b.config.get("vocab") or a.config.get("model") != b.config.get("model"):
+        raise FourmError(f"--method width needs two {a.family} parents of one size and vocabulary.")
+    merged = a.model.widened()
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    rows = merged.modality_rows() if hasattr(merged, "modality_rows") else {}
+    modules = dict(merged.named_modules())
+    plan = MergePlan("width", (str(a.path), str(b.path)), parent_params=(param_count(a.model), param_count(b.model)))
+    plan.notes.append(f"family {a.family}; square matrices W = [[W_A, W_A], [W_B, W_B]] (JAM §2.1)")
+    state = {}
+    for name, target in unique_state(merged).items():
+        ta, tb = sa[name].clone(), sb[name].clone()
+        for modality, (lo, hi) in rows.get(name, {}).items():
+            if modality not in a.records:
+                ta[lo:hi] = 0
+            if modality not in b.records:
+                tb[lo:hi] = 0
+        owner = modules.get(name.rsplit(".", 1)[0])
+        if tuple(target.shape) == tuple(ta.shape):
+            value, action = ta * weights[0] + tb * weights[1], "averaged"
+        elif isinstance(owner, nn.Linear) and name.endswith(".weight") and target.shape[0] != ta.shape[0]:
+            value, action = block(ta, tb, 3 if ".qkv." in name else 1), "concatenated"
+        else:
+            value, action = concat(ta, tb, target.ndim - 1, 3 if ".qkv." in name else 1), "concatenated"
+        if tuple(value.shape) != tuple(target.shape):
+            raise FourmError(f"--method width: no rule gives {name} {list(target.shape)} (got {list(value.shape)}).")
+        state[name] = value
+        plan.add(name, action, target.shape)
+    own = merged.state_dict()
+    for name, value in state.items():
+        own[name].copy_(value)
+    if hasattr(merged, "cover"):
+        merged.cover(union_records(a, b))
+    return plan, merged

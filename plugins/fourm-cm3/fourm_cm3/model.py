@@ -84,6 +84,17 @@ class CM3(nn.Module):
         self.records = dict(records)
         self.order = [n for n in (self.config.order or self.vocab) if n in self.records]
 
+    def widened(self) -> CM3:
+        """A fresh model of twice the width and heads (MLP twice as wide): what JAM-Width fills."""
+        hidden = 2 * self.blocks[0].mlp.fc1.out_features
+        dim = 2 * self.config.dim
+        ratio = -(-3 * hidden // 2) / dim  # SwiGLU: int(2·int(dim·ratio)/3) == hidden
+        cfg = self.config.model_copy(update={"dim": dim, "num_heads": 2 * self.config.num_heads, "mlp_ratio": ratio})
+        wide = CM3(CM3Config(**cfg.model_dump()), self.vocab, self.order, self.records)
+        if wide.blocks[0].mlp.fc1.out_features != hidden:
+            raise FourmError(f"CM3: no mlp_ratio gives an MLP of width {hidden} at dim {dim}.")
+        return wide
+
     def new_cache(self) -> list[KVCache]:
         return [KVCache() for _ in self.blocks]
 

@@ -59,7 +59,7 @@ def test_merging_with_itself_is_bit_identical(registry, parents, tmp_path):
 def test_errors(registry, parents, tmp_path):
     text, image_text = parents
     with pytest.raises(FourmError, match="implemented for 4M models only"):
-        merge(text, image_text, "width", tmp_path / "x", registry=registry, echo=lambda m: None)
+        merge(text, image_text, "cross", tmp_path / "x", registry=registry, echo=lambda m: None)
     other = export(registry, tmp_path / "other", ["caption"], 3, vocab=["caption"])
     with pytest.raises(FourmError, match="different vocabularies"):
         merge(text, other, "uniform", tmp_path / "x", registry=registry, echo=lambda m: None)
@@ -70,3 +70,24 @@ def test_errors(registry, parents, tmp_path):
     with pytest.raises(FourmError, match="different families: A .* is 'cm3', B .* is '4m'"):
         merge(text, fourm, "uniform", tmp_path / "x", registry=registry, echo=lambda m: None)
     assert not (tmp_path / "x").exists()
+
+
+def test_width(registry, parents, tmp_path):
+    """JAM-Width on CM3: twice the width; W [x_A; x_B] = [W_A (x_A + x_B); W_B (x_A + x_B)]."""
+    text, image_text = parents
+    _, out = merge(text, image_text, "width", tmp_path / "w", registry=registry, echo=lambda m: None)
+    wide, pa, pb = CM3.from_pretrained(out), CM3.from_pretrained(text), CM3.from_pretrained(image_text)
+    assert wide.config.dim == 64 and wide.config.num_heads == 4 and set(wide.records) == {"caption", "rgb"}
+    for path in ("blocks.0.attn.proj", "blocks.0.mlp.fc1", "blocks.0.mlp.fc2"):
+        lw, la, lb = (m.get_submodule(path) for m in (wide, pa, pb))
+        xin = torch.randn(3, lw.in_features)
+        h = la.in_features
+        s = xin[:, :h] + xin[:, h:]
+        y = lw(xin)
+        assert torch.allclose(y[:, :la.out_features], la(s), atol=1e-5)
+        assert torch.allclose(y[:, la.out_features:], lb(s), atol=1e-5)
+    lo, hi = wide.layout.span("rgb")
+    emb = wide.tok_emb.weight
+    assert not emb[lo:hi, :32].any() and torch.equal(emb[lo:hi, 32:], pb.tok_emb.weight[lo:hi])  # A never saw rgb
+    ids = torch.tensor([[1, 220, 3, lo + 2]])
+    assert wide.logits(ids).shape == (1, 4, wide.layout.size)
