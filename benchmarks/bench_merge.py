@@ -201,27 +201,30 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--tokens", type=int, default=48, help="input and target token budgets")
     parser.add_argument("--table", action="store_true")
-    parser.add_argument("--no-cm3", action="store_true", help="skip the CM3 half")
+    parser.add_argument("--part", choices=["4m", "cm3", "both"], default="both", help="which half to run")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
     start = time.perf_counter()
     run = prepare_data(args.work, args.n_train, args.vq_steps)
     data = Data(run, args.tokens, args.tokens)
-    per_seed = [run_seed(seed, data, args.work, args) for seed in range(args.seeds)]
-    agg = aggregate(per_seed)
-    if args.table:
-        print(table(agg))
+    agg: dict = {}
+    if args.part in ("4m", "both"):
+        agg = aggregate([run_seed(seed, data, args.work, args) for seed in range(args.seeds)])
+        if args.table:
+            print(table(agg))
     cm3 = {}
-    if not args.no_cm3:
+    if args.part in ("cm3", "both"):
         sys.path.insert(0, str(Path(__file__).parent))
         from _merge_cm3 import run_seed as cm3_seed
 
         cm3 = aggregate([cm3_seed(seed, data, args.work, args, train) for seed in range(args.seeds)])
         if args.table:
             print(table(cm3, ["loss/caption", "loss/rgb", "gen/caption2rgb_token_acc"]))
-    scratch_loss = statistics.fmean(agg["scratch"][f"loss/{m}"][0] for m in ALL)
-    ratios = {m: statistics.fmean(agg[f"{m} +N"][f"loss/{x}"][0] for x in ALL) / scratch_loss
-              for m in ("uniform", "width", "cross")}
+    ratios = {}
+    if agg:
+        scratch_loss = statistics.fmean(agg["scratch"][f"loss/{m}"][0] for m in ALL)
+        ratios = {m: statistics.fmean(agg[f"{m} +N"][f"loss/{x}"][0] for x in ALL) / scratch_loss
+                  for m in ("uniform", "width", "cross")}
     targets = {f"{m}_beats_scratch": {"value": round(r, 4), "target": "< 1 (mean held-out loss vs scratch)",
                                       "met": r < 1} for m, r in ratios.items()}
     if cm3:
