@@ -17,12 +17,11 @@ MODS = ["caption", "rgb"]
 
 
 def _steps(model_cfg, reg, mods):
-    from fourm_cm3.data import CM3Step, run_order
+    from fourm_cm3.data import CM3Step, run_order, vocab_records
     from fourm_cm3.vocab import Layout
-    from fourm_registry.model.pretrained import modality_record
 
-    layout = Layout({n: modality_record(reg.get_modality(n)) for n in model_cfg.vocab}, model_cfg.num_sentinels)
     specs = reg.select(mods)
+    layout = Layout(vocab_records(model_cfg, reg, specs), model_cfg.num_sentinels)
     return CM3Step(run_order(model_cfg, specs), layout, model_cfg), layout
 
 

@@ -1,6 +1,8 @@
 """The ``model`` section of a CM3 run (``model: {family: cm3, ...}``)."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -11,7 +13,9 @@ class CM3Config(BaseModel):
     run's modalities). Two models can be merged only if they share it, so a text-only parent
     that will later be merged with an image-text one lists the image modality here too.
     ``order``: the order of a sample's segments in the interleaved sequence (default: ``vocab``
-    order, restricted to the run's modalities).
+    order, restricted to the run's modalities). ``vocab_settings``: sizes of vocabulary
+    modalities the run does not train on (``modalities.settings`` only takes the run's own),
+    e.g. ``{rgb: {image_size: 32, patch_size: 4, vocab_size: 32}}`` for a text-only parent.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -22,6 +26,7 @@ class CM3Config(BaseModel):
     mlp_ratio: float = Field(default=4.0, gt=0)
     vocab: list[str] | None = None
     order: list[str] | None = None
+    vocab_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     mask_prob: float = Field(default=0.5, ge=0, le=1, description="probability a sample is CM3-masked")
     max_spans: int = Field(default=2, ge=1, description="masked spans per masked sample: 1..max_spans")
     span_mean: float = Field(default=3.0, gt=0, description="mean span length (geometric)")

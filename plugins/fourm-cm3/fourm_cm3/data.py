@@ -41,8 +41,21 @@ def run_order(model_cfg: Any, specs: list[Any]) -> list[str]:
     return [n for n in (model_cfg.order or vocab) if n in names]
 
 
+def vocab_records(model_cfg: Any, registry: Any, specs: list[Any]) -> dict[str, dict[str, Any]]:
+    """Per vocabulary modality, its token layout: the run's own specs, the others' from ``vocab_settings``."""
+    from fourm_registry.model.pretrained import modality_record
+
+    own = {s.name: s for s in specs}
+    extra = registry.with_overrides({n: v for n, v in model_cfg.vocab_settings.items() if n not in own})
+    return {n: modality_record(own[n] if n in own else extra.get_modality(n)) for n in (model_cfg.vocab or list(own))}
+
+
 def check(section: Any, specs: list[Any], model_cfg: Any) -> None:
     names = [s.name for s in specs]
+    clash = sorted(set(model_cfg.vocab_settings) & set(names))
+    if clash:
+        raise FourmError(f"model.vocab_settings names {clash}, which the run trains on: set their sizes in "
+                         "modalities.settings instead.")
     bad = [s.name for s in specs if s.kind.input_only]
     if bad:
         raise FourmError(f"model.family cm3 reads token ids; {bad} are input-only (raw values, not token ids).")
@@ -59,11 +72,8 @@ class CM3Data:
     """The family's :class:`~fourm_registry.training.state.DataFactory`."""
 
     def __init__(self, cfg: Any, registry: Any, specs: list[Any], model_cfg: Any):
-        from fourm_registry.model.pretrained import modality_record
-
         self.cfg, self.registry, self.specs = cfg, registry, specs
-        vocab = model_cfg.vocab or [s.name for s in specs]
-        layout = Layout({n: modality_record(registry.get_modality(n)) for n in vocab}, model_cfg.num_sentinels)
+        layout = Layout(vocab_records(model_cfg, registry, specs), model_cfg.num_sentinels)
         self.step = CM3Step(run_order(model_cfg, specs), layout, model_cfg)
 
     def _loader(self, data_cfg: Any, batch_size: int, rank: int, world_size: int, seed: int) -> Any:

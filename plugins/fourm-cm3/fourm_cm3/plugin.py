@@ -7,7 +7,7 @@ from fourm_registry import hookimpl
 from fourm_registry.families import ModelFamilySpec
 
 from .config import CM3Config
-from .data import CM3Data, check, run_order
+from .data import CM3Data, check, run_order, vocab_records
 
 
 def build(model_cfg: CM3Config, registry: Any, specs: list[Any]) -> Any:
@@ -15,9 +15,8 @@ def build(model_cfg: CM3Config, registry: Any, specs: list[Any]) -> Any:
 
     from .model import CM3
 
-    vocab = model_cfg.vocab or [s.name for s in specs]
-    records = {n: modality_record(registry.get_modality(n)) for n in vocab}
-    return CM3(model_cfg, records, run_order(model_cfg, specs), {s.name: modality_record(s) for s in specs})
+    return CM3(model_cfg, vocab_records(model_cfg, registry, specs), run_order(model_cfg, specs),
+               {s.name: modality_record(s) for s in specs})
 
 
 def load(directory: Any, registry: Any = None) -> Any:

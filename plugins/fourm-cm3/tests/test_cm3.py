@@ -153,3 +153,21 @@ def test_family_is_registered(registry):
     assert isinstance(model, CM3) and model.layout.names == ["caption", "rgb"]
     batch = {"ids": ModalityBatch(torch.tensor([[BOS, 220, EOS]]), torch.ones(1, 3, dtype=torch.bool))}
     assert torch.isfinite(model(batch).loss)
+
+
+def test_vocab_settings_size_modalities_the_run_does_not_train():
+    """A text-only run sizes rgb through model.vocab_settings, so its layout is the image-text run's."""
+    spec = Registry.build(allow=["cm3"]).get_family("cm3")
+    bare = Registry.build(allow=["cm3"]).with_overrides({"caption": SETTINGS["caption"]})
+    text_only = spec.build(spec.validate_model({"dim": 32, "depth": 1, "num_heads": 2, "vocab": ["caption", "rgb"],
+                                                "vocab_settings": {"rgb": SETTINGS["rgb"]}}),
+                           bare, bare.select(["caption"]))
+    full = Registry.build(allow=["cm3"]).with_overrides(SETTINGS)
+    both = spec.build(spec.validate_model({"dim": 32, "depth": 1, "num_heads": 2, "vocab": ["caption", "rgb"]}),
+                      full, full.select(["caption", "rgb"]))
+    assert text_only.vocab == both.vocab and text_only.max_len == both.max_len
+    from fourm_cm3.data import check
+    from fourm_registry import FourmError
+
+    with pytest.raises(FourmError, match="vocab_settings names \\['caption'\\]"):
+        check(None, full.select(["caption"]), spec.validate_model({"vocab_settings": {"caption": {}}}))
