@@ -72,6 +72,9 @@ def _train_dense(registry: Any, spec: Any, data: str | None, out: Path, opts: di
         if model_overrides.get("replace_dead_codes") is False:
             model_overrides["threshold_ema_dead_code"] = 0.0
         extra = {k: v for k, v in model_overrides.items() if k not in ("decoder", "replace_dead_codes")}
+        if "threshold_ema_dead_code" not in extra:  # ml-4m: uniform code count per batch / 32
+            grid = spec.tokenizer.grid or (1, 1)
+            extra["threshold_ema_dead_code"] = settings.batch_size * grid[0] * grid[1] / spec.tokenizer.vocab_size / 32
         tokenizer = fresh_released_dense(spec, adapter, decoder, **extra)
     else:
         tokenizer = factory.fresh(spec, **model_overrides)

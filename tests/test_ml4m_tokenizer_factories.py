@@ -153,3 +153,19 @@ def test_bad_sources_fail_in_one_line(registry, tmp_path):
     spec = registry.get_modality("rgb").with_overrides(image_size=32, patch_size=8, vocab_size=64)
     with pytest.raises(FourmError, match="channels"):
         spec.create_tokenizer(depth)
+
+
+def test_label_tokenizer_with_an_extra_no_class_label(registry, tmp_path):
+    """4M's COCO tokenizer has 133 classes + "no class": a 133-class modality uses it as it is."""
+    spec = registry.get_modality("semseg").with_overrides(image_size=32, patch_size=8, vocab_size=64)
+    classes = int(spec.extras["num_classes"])
+    path = write_tiny(tmp_path / "semseg", "vit", n_channels=16, n_labels=classes + 1, codebook=64)
+    tok = spec.create_tokenizer(path)
+    labels = np.random.default_rng(0).integers(0, classes, (32, 32)).astype(np.uint8)
+    [tokens] = tok.encode([labels])
+    released = load_released_tokenizer(path)
+    assert torch.equal(released.tokenize(torch.from_numpy(labels.astype(np.int64))[None])[0], torch.from_numpy(tokens))
+    [back] = tok.decode([tokens])
+    logits = released.decode_tokens(torch.from_numpy(tokens)[None])[0, :classes]
+    assert back.shape == labels.shape and back.max() < classes
+    assert np.array_equal(back, logits.argmax(0).numpy())

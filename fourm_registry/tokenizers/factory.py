@@ -45,7 +45,7 @@ class DenseTokenizerFactory:
         released = _released_model(spec, path, vector=False)
         if released is not None:
             adapter = self.adapter(spec)
-            if released.config.in_channels != adapter.in_channels:
+            if not released.use_channels(adapter.in_channels):
                 raise FourmError(f"Modality {spec.name!r}: the released tokenizer {path} takes "
                                  f"{released.config.in_channels} channels, the modality gives "
                                  f"{adapter.in_channels}.")

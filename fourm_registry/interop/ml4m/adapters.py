@@ -8,7 +8,7 @@ released layout again, so what fourm saves ml-4m reads.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +91,17 @@ class ReleasedDenseModel(_Released):
             decoder="diffusion" if a.kind == "divae" else "vit"))
         self.diffusion_steps, self.loss = diffusion_steps, loss
 
+    def use_channels(self, n: int) -> bool:
+        """Serve a modality whose values have ``n`` channels; a label tokenizer with more labels
+        (4M's COCO one has 133 classes + "no class") takes ``n`` classes and decodes among them."""
+        labels = self.released.arch.n_labels
+        if self.config.in_channels == n:
+            return True
+        if labels and labels > n:
+            self.config = replace(self.config, in_channels=n, out_channels=n)
+            return True
+        return False
+
     def _ids_input(self, x: torch.Tensor) -> torch.Tensor:
         return x.argmax(dim=1) if self.released.cls_emb is not None else x
 
@@ -118,7 +129,7 @@ class ReleasedDenseModel(_Released):
     @torch.no_grad()
     def decode(self, ids: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if self.config.decoder != "diffusion":
-            return self.released.decode_tokens(ids)
+            return self.released.decode_tokens(ids)[:, : self.config.out_channels]
         size = (ids.shape[-2] * self.released.arch.patch_size, ids.shape[-1] * self.released.arch.patch_size)
         return self.released.decode_tokens(ids, timesteps=self.diffusion_steps, generator=generator,
                                            image_size=size)
