@@ -7,8 +7,14 @@ from typing import Any
 import torch
 
 from fourm_registry.interop.ml4m.tokenizers import save_released_tokenizer
-from fourm_registry.tokenizers.released import (Architecture, MlpSize, ReleasedDiVAE, ReleasedVQVAE, UNetSize,
-                                                ViTSize)
+from fourm_registry.tokenizers.released import (
+    Architecture,
+    MlpSize,
+    ReleasedDiVAE,
+    ReleasedVQVAE,
+    UNetSize,
+    ViTSize,
+)
 from fourm_registry.tokenizers.released.diffusion import DiffusionSettings
 
 
@@ -19,14 +25,14 @@ def write_tiny(path: Path, kind: str, *, n_channels: int = 3, n_labels: int | No
     torch.manual_seed(seed)
     grid = (image // patch, image // patch) if patch_proj else (image, image)
     vit = ViTSize(dim=dim, depth=1, heads=1, hidden=2 * dim, grid=grid)
-    cfg: dict[str, Any] = dict(image_size=image if patch_proj else image * patch, n_channels=n_channels,
-                               n_labels=n_labels, patch_size=patch, patch_proj=patch_proj, post_mlp=True,
-                               quant_type="lucid", codebook_size=codebook, num_codebooks=1, latent_dim=16,
-                               norm_codes=True, norm_latents=False, enc_type="vit_b_enc", undo_std=False)
+    cfg: dict[str, Any] = {"image_size": image if patch_proj else image * patch, "n_channels": n_channels,
+                               "n_labels": n_labels, "patch_size": patch, "patch_proj": patch_proj, "post_mlp": True,
+                               "quant_type": "lucid", "codebook_size": codebook, "num_codebooks": 1, "latent_dim": 16,
+                               "norm_codes": True, "norm_latents": False, "enc_type": "vit_b_enc", "undo_std": False}
     if kind == "mlp":
         mlp_id = "BottleneckMLP/B_1-Wi_32"
-        cfg = dict(n_channels=n_channels, n_labels=None, enc_type=mlp_id, dec_type=mlp_id, quant_type="memcodes",
-                   codebook_size=codebook, num_codebooks=heads, latent_dim=16, undo_std=False)
+        cfg = {"n_channels": n_channels, "n_labels": None, "enc_type": mlp_id, "dec_type": mlp_id, "quant_type": "memcodes",
+                   "codebook_size": codebook, "num_codebooks": heads, "latent_dim": 16, "undo_std": False}
         arch = Architecture(kind="vqvae", n_channels=n_channels, latent_dim=16, codebook_size=codebook,
                             encoder=MlpSize(1, 32), decoder=MlpSize(1, 32), quant_type="memcodes",
                             num_codebooks=heads, config=cfg)

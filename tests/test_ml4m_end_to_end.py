@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fourm_cli.app import build_app
 from PIL import Image
 from safetensors import safe_open
 
-from fourm_cli.app import build_app
 from fourm_registry.interop.ml4m.tokenizers import load_released_tokenizer
 
 from ._released_tok import write_tiny

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from fourm_cli.app import build_app
+
 from fourm_registry import FourmError
 from fourm_registry.interop.ml4m.tokenizers import load_released_tokenizer
 from fourm_registry.shards import AtomicShardWriter, read_samples

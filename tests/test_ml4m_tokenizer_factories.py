@@ -10,7 +10,11 @@ import pytest
 import torch
 
 from fourm_registry import FourmError
-from fourm_registry.interop.ml4m.tokenizers import is_released_source, load_released_tokenizer, read_config
+from fourm_registry.interop.ml4m.tokenizers import (
+    is_released_source,
+    load_released_tokenizer,
+    read_config,
+)
 
 from ._released_tok import write_tiny
 from ._torch_threads import one_torch_thread  # noqa: F401  (autouse)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from fourm_registry.interop.ml4m.tokenizers import load_released_tokenizer
+
 from ._torch_threads import one_torch_thread  # noqa: F401
 
 ROOT = Path(os.environ.get("FOURM_ML4M_FIXTURES", Path(__file__).parent / "fixtures" / "ml4m")) / "tok"
@@ -33,14 +34,14 @@ KINDS = _kinds()
 CASES = [(k, c) for k in KINDS for c in json.loads((ROOT / k / "cases.json").read_text())["cases"]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def fixture(kind: str) -> tuple[dict, dict[str, np.ndarray]]:
     with np.load(ROOT / kind / "cases.npz") as z:
         arrays = {k: z[k] for k in z.files}
     return json.loads((ROOT / kind / "cases.json").read_text()), arrays
 
 
-@lru_cache(maxsize=None)
+@cache
 def model(kind: str) -> torch.nn.Module:
     return load_released_tokenizer(ROOT / kind)
 

@@ -49,7 +49,10 @@ def read_checkpoint(path: Path, registry: Registry) -> tuple[Registry, list[str]
         raise FourmError(f"--checkpoint {path}: no config.json (expected a save_pretrained directory).")
     try:
         config = json.loads(cfg_file.read_text())
-        from ..interop.ml4m.checkpoint import is_official_dir, official_layout  # a released 4M model
+        from ..interop.ml4m.checkpoint import (  # a released 4M model
+            is_official_dir,
+            official_layout,
+        )
 
         if isinstance(config, dict) and is_official_dir(config):
             return official_layout(path, config, registry)

@@ -28,7 +28,7 @@ def official_layout(path: Path, config: dict[str, Any], registry: Any) -> tuple[
     if not weights.is_file():
         raise FourmError(f"--checkpoint {path}: no {WEIGHTS_NAME} next to the ml-4m config.json.")
     with safe_open(str(weights), framework="pt") as f:  # shapes only: meta tensors
-        shapes = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+        shapes = {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}  # noqa: SIM118 (safe_open)
     names, overrides = plan_modalities(config, shapes, registry, str(path))
     registry = with_aliases(registry, overrides).with_overrides(overrides)  # 4M-SR: a second size
     inputs = list(dict.fromkeys(names[d] for d in config["domains_in"]))

@@ -26,7 +26,13 @@ def _check(settings: dict[str, Any]) -> None:
 def fresh_released_dense(spec: Any, adapter: Any, decoder: str = "vit", **settings: Any) -> Any:
     """A randomly initialised released-architecture tokenizer for a grid modality (a DenseTokenizer)."""
     from ...tokenizers.dense import DenseTokenizer
-    from ...tokenizers.released import Architecture, ReleasedDiVAE, ReleasedVQVAE, UNetSize, ViTSize
+    from ...tokenizers.released import (
+        Architecture,
+        ReleasedDiVAE,
+        ReleasedVQVAE,
+        UNetSize,
+        ViTSize,
+    )
     from ...tokenizers.released.diffusion import DiffusionSettings
     from .adapters import ReleasedDenseModel
 
@@ -42,18 +48,18 @@ def fresh_released_dense(spec: Any, adapter: Any, decoder: str = "vit", **settin
     n_channels = 64 if labels else adapter.in_channels  # class embedding width of 4M's segmentation tokenizers
     latent = int(settings.get("latent_dim", 32))
     enc = f"{_VIT_TYPES.get(dim, 'vit_b')}_enc"
-    cfg: dict[str, Any] = dict(
-        image_size=size if patch_proj else size * spec.tokenizer.patch_size, n_channels=n_channels,
-        n_labels=labels, enc_type=enc, patch_size=ppt if patch_proj else spec.tokenizer.patch_size,
-        patch_proj=patch_proj, post_mlp=bool(settings.get("post_mlp", True)), quant_type="lucid",
-        codebook_size=spec.tokenizer.vocab_size, num_codebooks=1, latent_dim=latent, norm_codes=True,
-        norm_latents=False, ema_decay=float(settings.get("ema_decay", 0.99)),
-        threshold_ema_dead_code=float(settings.get("threshold_ema_dead_code", 0.25)),
-        code_replacement_policy="batch_random", commitment_weight=float(settings.get("commitment_weight", 1.0)),
-        kmeans_init=False, sync_codebook=False, undo_std=False)
-    common = dict(n_channels=n_channels, latent_dim=latent, codebook_size=spec.tokenizer.vocab_size, encoder=vit,
-                  n_labels=labels, patch_size=ppt if patch_proj else 1, patch_proj=patch_proj,
-                  post_mlp=cfg["post_mlp"])
+    cfg: dict[str, Any] = {
+        "image_size": size if patch_proj else size * spec.tokenizer.patch_size, "n_channels": n_channels,
+        "n_labels": labels, "enc_type": enc, "patch_size": ppt if patch_proj else spec.tokenizer.patch_size,
+        "patch_proj": patch_proj, "post_mlp": bool(settings.get("post_mlp", True)), "quant_type": "lucid",
+        "codebook_size": spec.tokenizer.vocab_size, "num_codebooks": 1, "latent_dim": latent, "norm_codes": True,
+        "norm_latents": False, "ema_decay": float(settings.get("ema_decay", 0.99)),
+        "threshold_ema_dead_code": float(settings.get("threshold_ema_dead_code", 0.25)),
+        "code_replacement_policy": "batch_random", "commitment_weight": float(settings.get("commitment_weight", 1.0)),
+        "kmeans_init": False, "sync_codebook": False, "undo_std": False}
+    common = {"n_channels": n_channels, "latent_dim": latent, "codebook_size": spec.tokenizer.vocab_size, "encoder": vit,
+                  "n_labels": labels, "patch_size": ppt if patch_proj else 1, "patch_proj": patch_proj,
+                  "post_mlp": cfg["post_mlp"]}
     if decoder == "diffusion":
         unet = UNetSize(patch_size=4, model_channels=int(settings.get("unet_channels", 256)),
                         num_res_blocks=int(settings.get("unet_res_blocks", 3)),
@@ -81,9 +87,9 @@ def fresh_released_vector(spec: Any, factory: Any, **settings: Any) -> Any:
     mlp_id = str(settings.get("mlp", "BottleneckMLP/B_6-Wi_1024"))
     size, heads = parse_mlp_id(mlp_id), int(settings.get("num_codebooks", spec.num_tokens))
     latent = int(settings.get("latent_dim", size.width))
-    cfg = dict(n_channels=n, n_labels=None, enc_type=mlp_id, dec_type=mlp_id, quant_type="memcodes",
-               codebook_size=spec.tokenizer.vocab_size, num_codebooks=heads, latent_dim=latent,
-               sync_codebook=False, undo_std=False)
+    cfg = {"n_channels": n, "n_labels": None, "enc_type": mlp_id, "dec_type": mlp_id, "quant_type": "memcodes",
+               "codebook_size": spec.tokenizer.vocab_size, "num_codebooks": heads, "latent_dim": latent,
+               "sync_codebook": False, "undo_std": False}
     model = ReleasedVQVAE(Architecture(kind="vqvae", n_channels=n, latent_dim=latent,
                                        codebook_size=spec.tokenizer.vocab_size, encoder=size, decoder=size,
                                        quant_type="memcodes", num_codebooks=heads, config=cfg))

@@ -7,6 +7,7 @@ every modality's shards stay aligned sample by sample, as ml-4m requires.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -47,7 +48,7 @@ def export_ml4m_tokens(shards: str | os.PathLike, registry: Any, out: str | os.P
     paths = expand_shards(str(shards))
     for index, shard in enumerate(paths):
         writers: dict[str, tuple[tarfile.TarFile, Path, Path]] = {}
-        try:
+        with contextlib.ExitStack() as stack:  # an error leaves only *.tmp files behind
             for sample in read_samples(shard, registry):
                 for field, tokens in sample.items():
                     if not field.startswith(TOKEN_PREFIX):
@@ -64,12 +65,11 @@ def export_ml4m_tokens(shards: str | os.PathLike, registry: Any, out: str | os.P
                         final = root / domain / f"shard-{index:05d}.tar"
                         final.parent.mkdir(parents=True, exist_ok=True)
                         tmp = final.with_suffix(".tar.tmp")
-                        writers[domain] = (tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT), tmp, final)
+                        tar = stack.enter_context(tarfile.open(tmp, "w", format=tarfile.USTAR_FORMAT))
+                        writers[domain] = (tar, tmp, final)
                     info, data = _member(str(sample["__key__"]), arr)
                     writers[domain][0].addfile(info, io.BytesIO(data))
                     counts[domain] = counts.get(domain, 0) + 1
-        finally:
-            for tar, tmp, final in writers.values():
-                tar.close()
-                os.replace(tmp, final)
+        for _, tmp, final in writers.values():
+            os.replace(tmp, final)
     return counts

@@ -7,8 +7,14 @@ directory or hub id is :mod:`fourm_registry.interop.ml4m.tokenizers`.
 """
 from __future__ import annotations
 
-from .models import Architecture, ReleasedDiVAE, ReleasedTokenizer, ReleasedVQVAE, ViTSize
 from .mlp import MlpSize, parse_mlp_id
+from .models import (
+           Architecture,
+           ReleasedDiVAE,
+           ReleasedTokenizer,
+           ReleasedVQVAE,
+           ViTSize,
+)
 from .unet import UNetSize
 
 __all__ = ["Architecture", "MlpSize", "ReleasedDiVAE", "ReleasedTokenizer", "ReleasedVQVAE", "UNetSize",

@@ -42,13 +42,13 @@ def make_scheduler(settings: DiffusionSettings, kind: Literal["ddpm", "ddim"] | 
 
     if settings.beta_schedule not in ("linear", "scaled_linear", "squaredcos_cap_v2"):
         raise FourmError(f"DiVAE beta schedule {settings.beta_schedule!r} is not supported.")
-    common = dict(
-        num_train_timesteps=settings.num_train_timesteps, beta_start=0.0001, beta_end=0.02,
-        beta_schedule=settings.beta_schedule, prediction_type=settings.prediction_type,
-        clip_sample=settings.clip_sample, thresholding=settings.thresholding,
-        dynamic_thresholding_ratio=0.995, clip_sample_range=1.0, sample_max_value=1.0,
-        rescale_betas_zero_snr=settings.zero_terminal_snr,
-    )
+    common = {
+        "num_train_timesteps": settings.num_train_timesteps, "beta_start": 0.0001, "beta_end": 0.02,
+        "beta_schedule": settings.beta_schedule, "prediction_type": settings.prediction_type,
+        "clip_sample": settings.clip_sample, "thresholding": settings.thresholding,
+        "dynamic_thresholding_ratio": 0.995, "clip_sample_range": 1.0, "sample_max_value": 1.0,
+        "rescale_betas_zero_snr": settings.zero_terminal_snr,
+    }
     if (kind or settings.scheduler) == "ddim":
         return DDIMScheduler(set_alpha_to_one=True, steps_offset=0, timestep_spacing="trailing", **common)
     return DDPMScheduler(variance_type="fixed_small", timestep_spacing="leading", **common)

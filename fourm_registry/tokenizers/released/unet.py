@@ -137,7 +137,7 @@ class PatchedUNet(nn.Module):
                 self.output_blocks.append(Step(*layers))
         self.out = nn.Sequential(_norm(ch), nn.SiLU(), nn.Conv2d(ch, channels * p * p, 3, padding=1))
 
-    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | float | int,
+    def forward(self, sample: torch.Tensor, timestep: torch.Tensor | float,
                 cond: torch.Tensor) -> torch.Tensor:
         b, c, hh, ww = sample.shape
         p = self.size.patch_size
