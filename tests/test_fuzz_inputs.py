@@ -223,3 +223,54 @@ def test_fourm_train_skips_bad_tokens_then_refuses_a_planted_checkpoint(token_da
     (states.parent / "meta.json").write_text("{not json")
     rc, out = fourm_train(run, str(token_data / "mixed.tar"), str(token_data / "val.tar"), "train.max_steps=5")
     assert rc == 1 and one_line_error(out) and "meta.json" in out, out[-2000:]
+
+
+# -- checkpoint files (fast: no training) -------------------------------------------------------
+def test_deepspeed_loader_is_swapped_for_a_safe_one(tmp_path: Path) -> None:
+    """DeepSpeed's own TorchCheckpointEngine, called as engine.load_checkpoint calls it."""
+    import torch
+    from deepspeed.runtime.checkpoint_engine.torch_checkpoint_engine import TorchCheckpointEngine
+
+    from fourm_registry.training.safe_load import UnsafeCheckpointError, safe_deepspeed_loads
+
+    class Engine:
+        checkpoint_engine = TorchCheckpointEngine()
+
+        def load_checkpoint(self, path: str) -> object:
+            return self.checkpoint_engine.load(path, map_location="cpu")
+
+    planted, plain = tmp_path / "planted.pt", tmp_path / "plain.pt"
+    torch.save({"module": {"w": torch.ones(2)}, "evil": Planted()}, planted)
+    torch.save({"module": {"w": torch.ones(2)}, "global_steps": 3}, plain)
+    engine = Engine()
+    with safe_deepspeed_loads(engine):
+        assert engine.load_checkpoint(str(plain))["global_steps"] == 3
+        with pytest.raises(UnsafeCheckpointError, match="refused to load"):
+            engine.load_checkpoint(str(planted))
+    assert not (tmp_path / MARKER).exists() and not Path(MARKER).exists()
+    assert engine.checkpoint_engine.load.__func__ is TorchCheckpointEngine.load  # put back afterwards
+
+
+def test_prune_removes_orphans_and_a_broken_meta_is_one_line(tmp_path: Path) -> None:
+    from fourm_registry.training.checkpoint import CheckpointError, CheckpointManager
+
+    root = tmp_path / "checkpoints"
+    for step in (1, 2, 3):
+        (root / f"step_0000000{step}").mkdir(parents=True)
+        (root / f"step_0000000{step}" / "meta.json").write_text(json.dumps({"step": step, "world_size": 1}))
+    (root / "step_00000009").mkdir()  # a kill inside an earlier prune: no meta.json
+    (root / "step_00000009" / "mp_rank_00_model_states.pt").write_bytes(b"x" * 100)
+    (root / ".tmp-step_00000004").mkdir()
+    manager = CheckpointManager(root, keep_last=2, rank=0, world_size=1)
+    manager.prune()
+    assert sorted(p.name for p in root.iterdir()) == ["step_00000002", "step_00000003"]
+    (root / "step_00000003" / "meta.json").write_text('{"step": 3}')
+    with pytest.raises(CheckpointError, match="world_size missing"):
+        manager.load(engine=None, tag="step_00000003")
+    (root / "step_00000003" / "meta.json").write_text('{"step": 3, "world_size": 1}')
+    (root / "step_00000003" / "mp_rank_00_model_states.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty file"):
+        manager.load(engine=None, tag="step_00000003")
+    (root / "step_00000003" / "mp_rank_00_model_states.pt").write_bytes(b"\x80\x02garbage")
+    with pytest.raises(CheckpointError, match="not a torch zip archive"):
+        manager.load(engine=None, tag="step_00000003")

@@ -79,6 +79,7 @@ def safe_deepspeed_loads(engine: Any) -> Iterator[None]:
     if ce is None:
         yield
         return
+    own = "load" in vars(ce)
     original = ce.load
 
     def load(path: str, map_location: Any = None) -> Any:
@@ -88,4 +89,7 @@ def safe_deepspeed_loads(engine: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        ce.load = original
+        if own:
+            ce.load = original
+        else:
+            del ce.load  # the class's method again
