@@ -132,6 +132,10 @@ def test_widths_come_from_the_checkpoint_not_the_type_string(tmp_path):
     assert read_config(path)["enc_type"] == "vit_b_enc"
     arch = load_released_tokenizer(path).arch
     assert (arch.encoder.dim, arch.encoder.depth, arch.encoder.heads) == (128, 1, 2)
+    cfg = read_config(path)
+    (path / "config.json").write_text(json.dumps({**cfg, "patch_size": 2 * cfg["patch_size"]}))
+    again = load_released_tokenizer(path).arch  # the patch is the kernel of the checkpoint's projection
+    assert (again.patch_size, again.patch_size_dec) == (cfg["patch_size"], None)
 
 
 def test_resave_round_trip_is_bit_identical(tmp_path):

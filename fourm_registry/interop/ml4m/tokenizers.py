@@ -8,6 +8,7 @@ official preset. The weights load with ``strict=True``.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -122,10 +123,17 @@ def architecture(cfg: dict[str, Any], state: dict[str, Any]) -> Any:
         kind, decoder = "vqvae", _mlp_size(state, "decoder", dec_type)
     else:
         raise FourmError(f"Released tokenizer decoder {dec_type!r} is not supported.")
+    patch_proj = bool(cfg.get("patch_proj", True))
+    patch, patch_dec = int(cfg.get("patch_size", 16)), None
+    if patch_proj and "encoder.proj.weight" in state:  # the kernel is the patch
+        patch = int(state["encoder.proj.weight"].shape[-1])
+    if patch_proj and "decoder.out_proj.weight" in state:
+        out_ch = int(cfg.get("n_labels") or n_channels)
+        patch_dec = math.isqrt(state["decoder.out_proj.weight"].shape[0] // out_ch)
     return Architecture(
         kind=kind, n_channels=n_channels, latent_dim=latent, codebook_size=int(size), encoder=encoder,
-        decoder=decoder, n_labels=cfg.get("n_labels"), patch_size=int(cfg.get("patch_size", 16)),
-        patch_proj=bool(cfg.get("patch_proj", True)), post_mlp="encoder.post_mlp.fc1.weight" in state,
+        decoder=decoder, n_labels=cfg.get("n_labels"), patch_size=patch,
+        patch_size_dec=patch_dec if patch_dec != patch else None, patch_proj=patch_proj, post_mlp="encoder.post_mlp.fc1.weight" in state,
         out_conv=any(k.startswith("decoder.out_conv.") for k in state), quant_type=quant,
         num_codebooks=int(heads), diffusion=DiffusionSettings.from_config(cfg), config=dict(cfg))
 

@@ -41,6 +41,7 @@ class Architecture:
     decoder: ViTSize | MlpSize | UNetSize
     n_labels: int | None = None
     patch_size: int = 16
+    patch_size_dec: int | None = None  # a ViT decoder's own patch size, if it differs
     patch_proj: bool = True
     post_mlp: bool = False
     out_conv: bool = False
@@ -122,7 +123,7 @@ class ReleasedVQVAE(ReleasedTokenizer):
 
             d = a.decoder
             assert isinstance(d, ViTSize)
-            self.decoder = ViTDecoder(out_ch, a.patch_size, d.dim, d.depth, d.heads, d.hidden, d.grid,
+            self.decoder = ViTDecoder(out_ch, a.patch_size_dec or a.patch_size, d.dim, d.depth, d.heads, d.hidden, d.grid,
                                       a.patch_proj, a.post_mlp, a.out_conv)
             dec_dim = d.dim
         self.post_quant_proj = nn.Conv2d(a.latent_dim, dec_dim, 1)
