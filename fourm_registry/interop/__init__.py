@@ -2,5 +2,6 @@
 
 ``ml4m``: the released apple/ml-4m (EPFL-VILAB) models and tokenizers. Plugins that speak a
 layout of their own (e.g. a transformers model family) keep their converters in the plugin.
-Nothing in ``model/`` or ``tokenizers/`` imports this package: it reads and writes their files.
+``model/`` and ``tokenizers/`` never import this package's converters; ``model/pretrained.py``
+only registers the ml-4m reader, so ``FourM.from_pretrained`` opens released directories too.
 """
