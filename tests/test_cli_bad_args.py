@@ -136,6 +136,6 @@ def test_bad_values_and_files(tmp_path: Path, runner, registry, monkeypatch: pyt
     tiny = Path(__file__).resolve().parent.parent / "configs" / "train_tiny.yaml"
     result = runner.invoke(app, ["train", str(tiny), "--set", "data.shards={a,b}.tar", "--set", f"out_dir={tmp_path}"])
     assert result.exit_code == 1 and "Shard(s) not found: a.tar, b.tar" in result.output, result.output
-    result = runner.invoke(app, dict(cases)["label: an unreadable shard"])  # label, unreadable shard: named, nothing written
+    result = runner.invoke(app, dict(cases)["label: an unreadable shard"])  # named, nothing written
     assert "000.tar" in result.output and "not a readable tar" in result.output, result.output
     assert not list((tmp_path / "l").glob("*.tar"))
