@@ -25,7 +25,10 @@ import torch
 
 
 def write(fixtures: Path, out: Path) -> None:
-    from fourm_registry.interop.ml4m.tokenizers import load_released_tokenizer, save_released_tokenizer
+    from fourm_registry.interop.ml4m.tokenizers import (
+        load_released_tokenizer,
+        save_released_tokenizer,
+    )
 
     torch.manual_seed(0)
     for src in sorted(p for p in fixtures.iterdir() if (p / "cases.npz").is_file()):
