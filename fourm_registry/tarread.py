@@ -8,7 +8,8 @@ it were whole. This reader checks each header before reading its data:
 - a declared size past the end of the file or over ``max_member_bytes`` is refused unread;
 - ``./`` prefixes are dropped; absolute names, ``..`` components, links and devices are
   refused; directory entries are ignored;
-- a key seen earlier in the shard, or the same member twice in a sample, is refused;
+- members of one key may be spread over the tar (GNU tar's directory order): headers are
+  scanned first, then samples read; the same member twice under one key refuses that key;
 - a tar without its end-of-archive blocks (cut off, or a corrupt header) drops its last
   sample, since it may be incomplete.
 
@@ -20,6 +21,7 @@ import os
 import re
 import tarfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import FourmError
@@ -84,76 +86,91 @@ def _ended_cleanly(fh: Any, offset: int, size: int) -> bool:
     return len(block) == BLOCK and not block.strip(b"\0")
 
 
+@dataclass
+class _Group:
+    """One key's members, found by the header scan; ``bad`` = (reason, detail) refuses it."""
+
+    members: dict[str, tarfile.TarInfo] = field(default_factory=dict)
+    bad: tuple[str, str] | None = None
+
+
+def _scan(path: str, tar: tarfile.TarFile, fh: Any, size: int, limits: ReadLimits,
+          problem: Problem) -> tuple[dict[str, _Group], str | None, str | None, bool]:
+    """Headers only (no data read): groups by key, why the archive ends early, last key, interleaving."""
+    groups: dict[str, _Group] = {}
+    truncated: str | None = None
+    last: str | None = None
+    interleaved = False
+    while True:
+        try:
+            info = tar.next()
+        except (tarfile.TarError, EOFError, OSError) as exc:
+            truncated = f"corrupt tar header ({exc})"
+            break
+        if info is None:
+            if not _ended_cleanly(fh, tar.offset, size):
+                truncated = "no end-of-archive marker: the shard is cut off or a header is corrupt"
+            break
+        if info.isdir():
+            continue
+        unsafe = None
+        try:
+            name = clean_name(info.name)
+        except ValueError as exc:  # still grouped under its own key, so that sample is refused
+            name, unsafe = info.name.lstrip("./") or info.name, ("unsafe member name", str(exc))
+        parts = split_name(name)
+        if parts is None:
+            problem("member without a suffix", f"{path}: member {name!r} ignored", False)
+            continue
+        key, suffix = parts
+        interleaved = interleaved or (key in groups and key != last)
+        group = groups.setdefault(key, _Group())
+        last = key
+        group.bad = group.bad or unsafe
+        if not info.isfile():
+            group.bad = group.bad or ("link or special member", f"member {suffix!r} is a link or special file")
+        elif info.offset_data + info.size > size:
+            truncated = (f"member {suffix!r} declares {info.size} bytes but the file ends "
+                         f"{size - info.offset_data} bytes later (truncated or corrupt)")
+            break  # the next header cannot be found
+        elif info.size > limits.max_member_bytes:
+            group.bad = group.bad or ("member over the size limit", f"member {suffix!r} is {info.size} bytes, "
+                                      f"over the limit {limits.max_member_bytes} (data.limits.max_member_bytes)")
+        elif suffix in group.members:
+            group.bad = ("duplicate key", f"member {suffix!r} appears twice: two samples share this key")
+        else:
+            group.members[suffix] = info
+    return groups, truncated, last, interleaved
+
+
 def iter_tar_samples(path: str, limits: ReadLimits, problem: Problem) -> Iterator[dict[str, Any]]:
-    """Yield ``{"__key__", "__url__", suffix: bytes}`` per sample of the tar at ``path``."""
+    """Yield ``{"__key__", "__url__", suffix: bytes}`` per sample of the tar at ``path``, in the
+    order keys first appear. Members of a key need not be consecutive (``tar -C dir -cf x.tar .``
+    lists files in directory order): the headers are scanned first, then each sample is read."""
     size = os.path.getsize(path)
     fh, tar = _open(path)
-    seen: set[str] = set()
-    current: dict[str, Any] | None = None
-    bad: tuple[str, str] | None = None  # (countable reason, detail) why the current sample is refused
-
-    def finish() -> Iterator[dict[str, Any]]:
-        if current is None:
-            return
-        if bad is None:
-            yield current
-        else:
-            problem(bad[0], f"{path}, sample {current['__key__']!r}: {bad[1]}", True)
-
     try:
-        while True:
-            try:
-                info = tar.next()
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                bad = bad or (TRUNCATED, f"corrupt tar header ({exc})")
-                break
-            if info is None:
-                if not _ended_cleanly(fh, tar.offset, size) and current is not None:
-                    bad = bad or (TRUNCATED, "no end-of-archive marker after it: the shard is cut off "
-                                             "or a header is corrupt, so this sample may be incomplete")
-                elif not _ended_cleanly(fh, tar.offset, size):
-                    problem("truncated shard", f"{path}: no end-of-archive marker", False)
-                break
-            if info.isdir():
-                continue
-            unsafe = None
-            try:
-                name = clean_name(info.name)
-            except ValueError as exc:  # still grouped under its own key, so that sample is refused
-                name, unsafe = info.name.lstrip("./") or info.name, ("unsafe member name", str(exc))
-            parts = split_name(name)
-            if parts is None:
-                problem("member without a suffix", f"{path}: member {name!r} ignored", False)
-                continue
-            key, suffix = parts
-            if current is None or key != current["__key__"]:
-                yield from finish()
-                current, bad = {"__key__": key, "__url__": path}, None
-                if key in seen:
-                    bad = ("duplicate key", "the key appears earlier in this shard")
-                seen.add(key)
-            bad = bad or unsafe
-            if not info.isfile():
-                bad = bad or ("link or special member", f"member {suffix!r} is a link or special file")
-                continue
-            if info.offset_data + info.size > size:
-                bad = bad or (TRUNCATED, f"member {suffix!r} declares {info.size} bytes but the file "
-                                         f"ends {size - info.offset_data} bytes later (truncated or corrupt)")
-                break  # the next header cannot be found
-            if info.size > limits.max_member_bytes:
-                bad = bad or ("member over the size limit", f"member {suffix!r} is {info.size} bytes, over "
-                              f"the limit {limits.max_member_bytes} (data.limits.max_member_bytes)")
-                continue
-            if suffix in current:
-                bad = bad or ("duplicate member", f"member {suffix!r} appears twice")
-                continue
-            if bad is None:
+        groups, truncated, last, interleaved = _scan(path, tar, fh, size, limits, problem)
+        if truncated is not None:
+            if last is None:
+                problem("truncated shard", f"{path}: {truncated}", False)
+            for key in (groups if interleaved else [last] if last is not None else []):
+                # cut off: the last sample may be incomplete (with interleaved members, any may be)
+                groups[key].bad = groups[key].bad or (TRUNCATED, truncated)
+        for key, group in groups.items():
+            sample: dict[str, Any] = {"__key__": key, "__url__": path}
+            for suffix, info in group.members.items():
+                if group.bad is not None:
+                    break
                 stream = tar.extractfile(info)
                 data = stream.read() if stream is not None else b""
                 if len(data) != info.size:
-                    bad = (TRUNCATED, f"member {suffix!r} is truncated")
-                current[suffix] = data
-        yield from finish()
+                    group.bad = (TRUNCATED, f"member {suffix!r} is truncated")
+                sample[suffix] = data
+            if group.bad is not None:
+                problem(group.bad[0], f"{path}, sample {key!r}: {group.bad[1]}", True)
+            elif group.members:
+                yield sample
     finally:
         tar.close()
         fh.close()
