@@ -34,11 +34,13 @@ def word_counts(tok: Tokenizer, lines: Iterable[str]) -> Counter[str]:
 
 def learn_vocab(counts: Counter[str], vocab_size: int, special: Sequence[str], alphabet: Iterable[str],
                 min_frequency: int = 2, prefix: str = "##") -> dict[str, int]:
-    """Token → id: ``special`` first, then the sorted alphabet (word starts, then continuations),
+    """Token → id: ``special`` first, then the sorted alphabet (word starts, then the continuations
+    that occur),
     then one token per merge, most frequent pair first, ties broken by the pair's text."""
     chars = sorted(set(alphabet) | {c for w in counts for c in w})
+    inner = sorted({c for w in counts for c in w[1:]})  # continuations only where words have them
     vocab: dict[str, int] = {}
-    for token in [*special, *chars, *(prefix + c for c in chars)]:
+    for token in [*special, *chars, *(prefix + c for c in inner)]:
         vocab.setdefault(token, len(vocab))
     words = [[w[0], *(prefix + c for c in w[1:])] for w in sorted(counts)]
     freq = [counts[w] for w in sorted(counts)]
