@@ -68,9 +68,7 @@ class DenseTokenizerFactory:
 
 def _released_model(spec: Any, path: str | Path, vector: bool) -> Any:
     """A released 4M tokenizer (ml-4m layout directory or hub id) for ``spec``, else ``None``."""
-    from ..interop.ml4m.tokenizers import (  # lazy: torch
-        is_released_source,
-        released_model_for,
-    )
+    from ..interop.ml4m.adapters import released_model_for  # lazy: torch
+    from ..interop.ml4m.tokenizers import is_released_source
 
     return released_model_for(spec, path, vector=vector) if is_released_source(path) else None

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .tokenizers import save_released_tokenizer
+from ...errors import FourmError
+from .tokenizers import load_released_tokenizer, save_released_tokenizer
 
 DEFAULT_DIFFUSION_STEPS = 25  # what ml-4m's plotting utilities decode with
 
@@ -158,3 +159,18 @@ class ReleasedVectorModel(_Released):
     @torch.no_grad()
     def decode(self, ids: torch.Tensor) -> torch.Tensor:
         return self.released.decode_tokens(ids.reshape(ids.shape[0], -1, 1, 1)).reshape(ids.shape[0], -1)
+
+
+def released_model_for(spec: Any, source: str | Path, vector: bool = False) -> Any:
+    """The released tokenizer at ``source`` wrapped for ``spec``'s tokenizer; sizes checked."""
+    released = load_released_tokenizer(source)
+    is_vector = released.arch.quant_type == "memcodes" or not hasattr(released.arch.encoder, "grid")
+    if is_vector != vector:
+        want = "a vector (MLP)" if vector else "a grid (ViT / DiVAE)"
+        raise FourmError(f"Modality {spec.name!r} needs {want} tokenizer; {source} is not one.")
+    model = ReleasedVectorModel(released, spec.name) if vector else ReleasedDenseModel(released, spec.name)
+    if model.config.vocab_size > spec.tokenizer.vocab_size:
+        raise FourmError(f"Modality {spec.name!r}: the released tokenizer {source} has "
+                         f"{model.config.vocab_size} codes but the modality's vocab_size is "
+                         f"{spec.tokenizer.vocab_size}.")
+    return model

@@ -171,20 +171,3 @@ def save_released_tokenizer(model: Any, path: str | Path) -> None:
     (out / CONFIG_FILE).write_text(json.dumps(cfg, sort_keys=True, indent=2))
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out / WEIGHTS_FILE), metadata={k: str(v) for k, v in cfg.items()})
-
-
-def released_model_for(spec: Any, source: str | Path, vector: bool = False) -> Any:
-    """The released tokenizer at ``source`` wrapped for ``spec``'s tokenizer; sizes checked."""
-    from .adapters import ReleasedDenseModel, ReleasedVectorModel
-
-    released = load_released_tokenizer(source)
-    is_vector = released.arch.quant_type == "memcodes" or not hasattr(released.arch.encoder, "grid")
-    if is_vector != vector:
-        want = "a vector (MLP)" if vector else "a grid (ViT / DiVAE)"
-        raise FourmError(f"Modality {spec.name!r} needs {want} tokenizer; {source} is not one.")
-    model = ReleasedVectorModel(released, spec.name) if vector else ReleasedDenseModel(released, spec.name)
-    if model.config.vocab_size > spec.tokenizer.vocab_size:
-        raise FourmError(f"Modality {spec.name!r}: the released tokenizer {source} has "
-                         f"{model.config.vocab_size} codes but the modality's vocab_size is "
-                         f"{spec.tokenizer.vocab_size}.")
-    return model
