@@ -1,5 +1,5 @@
 """The CM3 half of ``bench_merge.py``: a text-only parent + an image-text parent (JAM's setting),
-merged uniformly and trained N more steps, against N steps from scratch on the same batches.
+merged (uniform, width) and trained N more steps, against N steps from scratch on the same batches.
 
 Held-out loss per modality on plain (unmasked) sequences, and one generation metric: the
 token accuracy of the rgb grid predicted from the caption in one pass (every cell argmax of
@@ -83,13 +83,14 @@ def run_seed(seed, data, work, args, train) -> dict[str, dict[str, float]]:
     torch.manual_seed(seed)
     scratch = train(spec.build(cfg, reg, reg.select(MODS)), data, MODS, args.steps, **common)
     rows["cm3 scratch"] = {**evaluate(scratch, data, cfg), "seconds": time.perf_counter() - start}
-    target = out / "uniform"
-    if not target.exists():
-        merge(out / "text-only", out / "image-text", "uniform", target, registry=reg, echo=lambda m: None)
-    model = CM3.from_pretrained(target)
-    rows["cm3 uniform @0"] = evaluate(model, data, cfg)
-    common["stream"] = stream(data, cfg, MODS, args.batch, 10_000 + seed)
-    start = time.perf_counter()
-    model = train(model, data, MODS, args.steps, **common)
-    rows["cm3 uniform +N"] = {**evaluate(model, data, cfg), "seconds": time.perf_counter() - start}
+    for method in ("uniform", "width"):
+        target = out / method
+        if not target.exists():
+            merge(out / "text-only", out / "image-text", method, target, registry=reg, echo=lambda m: None)
+        model = CM3.from_pretrained(target)
+        rows[f"cm3 {method} @0"] = evaluate(model, data, cfg)
+        common["stream"] = stream(data, cfg, MODS, args.batch, 10_000 + seed)
+        start = time.perf_counter()
+        model = train(model, data, MODS, args.steps, **common)
+        rows[f"cm3 {method} +N"] = {**evaluate(model, data, cfg), "seconds": time.perf_counter() - start}
     return rows
