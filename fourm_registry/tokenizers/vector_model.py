@@ -15,7 +15,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import FourmError
-from .vector import CONFIG_FILE, WEIGHTS_FILE, VectorVQConfig
+from .vector_config import CONFIG_FILE, WEIGHTS_FILE, VectorVQConfig
 from .vq import CosineQuantizer
 
 
