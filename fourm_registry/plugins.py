@@ -21,7 +21,6 @@ from .errors import PluginError
 ENTRYPOINT_GROUP = "fourm"
 BUILTIN_DISTRIBUTION = "fourm"  # entry points shipped by fourm itself are the built-ins
 CORE_PLUGIN = "fourm.core"
-CORE_FAMILY_PLUGIN = "fourm.core.families"
 
 
 def allowed_plugins() -> set[str] | None:
@@ -75,12 +74,10 @@ def make_plugin_manager(
     classes or instances with hookimpls) registered explicitly, as tests do.
     """
     from . import objectives  # the core's own plugin: built-in losses
-    from .families import fourm4m  # the core's built-in model family
 
     pm = pluggy.PluginManager(ENTRYPOINT_GROUP)
     pm.add_hookspecs(hookspecs)
     pm.register(objectives, name=CORE_PLUGIN)
-    pm.register(fourm4m, name=CORE_FAMILY_PLUGIN)
     allow_set = set(allow) if allow is not None else allowed_plugins()
     if entrypoints:
         seen: dict[str, str] = {}

@@ -90,7 +90,7 @@ def bag_registry():
 def test_builtin_4m_family_is_the_default(registry):
     family = registry.get_family()
     assert family.name == "4m" and family.default and family.config is FourMConfig
-    assert registry.providers["family:4m"] == "fourm.core.families"
+    assert registry.providers["family:4m"] == "fourm4m"
     assert registry.get_family("4m") is family
 
 
