@@ -13,13 +13,19 @@ log = logging.getLogger("fourm.provenance")
 OVERRIDE = "--allow-tokenizer-mismatch (modalities.allow_tokenizer_mismatch=true)"
 
 
-def shard_token_fingerprints(shards: Any, names: Iterable[str]) -> dict[str, dict[str, list[str]]]:
-    """``{modality: {fingerprint: [shard file names]}}`` read from the first sample of each shard."""
+def shard_token_fingerprints(shards: Any, names: Iterable[str],
+                             where: str = "data.shards") -> dict[str, dict[str, list[str]]]:
+    """``{modality: {fingerprint: [shard file names]}}`` read from the first sample of each shard;
+    a shard that is not there is an error under the config field ``where`` names."""
     from .shards import expand_shards, iter_raw
 
     wanted = set(names)
     found: dict[str, dict[str, list[str]]] = {}
-    for url in expand_shards(shards):
+    try:
+        urls = expand_shards(shards)
+    except FourmError as exc:
+        raise FourmError(f"{where}: {exc}") from None
+    for url in urls:
         if "://" in str(url):
             continue  # remote shards are checked by whoever tokenised them
         for raw in iter_raw([url], bad_shards="skip"):
