@@ -1,6 +1,6 @@
 """Loading checkpoint files without unpickling arbitrary objects.
 
-DeepSpeed's checkpoint engine calls ``torch.load(..., weights_only=False)``: a crafted
+DeepSpeed's checkpoint engine calls ``torch.load`` with full unpickling: a crafted
 ``mp_rank_00_model_states.pt`` would run code on resume. :func:`safe_deepspeed_loads`
 swaps the engine's loader for ``torch.load(weights_only=True)`` with an allow-list of the
 few plain classes DeepSpeed stores (loss scaler, ZeRO stage enum, fragment addresses);
