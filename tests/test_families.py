@@ -95,7 +95,7 @@ def test_builtin_4m_family_is_the_default(registry):
 
 
 def test_third_party_family_joins_and_is_listed(bag_registry, runner):
-    assert bag_registry.list_families() == ["4m", "bag"]
+    assert bag_registry.list_families() == ["4m", "4m-cross", "bag"]
     assert bag_registry.providers["family:bag"] == "BagPlugin"
     rows = {r["name"]: r for r in json.loads(runner.invoke(build_app(bag_registry), ["families", "--json"]).output)}
     assert rows["bag"]["config"] == "BagConfig" and rows["bag"]["default"] == ""

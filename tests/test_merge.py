@@ -213,14 +213,13 @@ def test_tokenizer_fingerprints_must_agree_and_are_carried(parents, registry, tm
 
 
 def test_cross_family_builds_what_init_loads(parents, tmp_path):
-    """With the 4m-cross family registered, a run's model section = the export's, and --init loads every weight."""
-    import fourm_registry.merging.family as cross_family
+    """The built-in 4m-cross family: a run's model section = the export's, and --init loads every weight."""
     from fourm_registry import Registry
     from fourm_registry.training.build import load_initial_weights
 
     from ._model_helpers import InputOnlyKinds, SMALL
 
-    reg = Registry.build(InputOnlyKinds(), cross_family, allow=[]).with_overrides(SMALL)
+    reg = Registry.build(InputOnlyKinds(), allow=[]).with_overrides(SMALL)  # 4m-cross is built in
     a, b = parents
     _, out, _ = run_merge(a, b, "cross", tmp_path / "c", reg, every=2)
     exported = json.loads((out / "config.json").read_text())

@@ -1,9 +1,8 @@
 """The cross-fused 4M (``fourm merge --method cross``) as a model family, for ``fourm train --init``.
 
 It trains on the core's masked 4M batches (``data=None``) and generates through the 4M
-predictor. Not registered by default: register this module as a plugin (``Registry.build(family)``,
-or next to the built-in family in ``fourm_registry.plugins``) and write ``model: {family: 4m-cross,
-a: …, b: …, every: …}`` (the ``model`` section of the merged ``config.json``) in the run config.
+predictor. Built in (entry point ``fourm4m_cross``): a run config with ``model: {family: 4m-cross,
+a: …, b: …, every: …}`` (the ``model`` section of the merged ``config.json``) continues a merge.
 """
 from __future__ import annotations
 
