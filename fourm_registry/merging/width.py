@@ -5,7 +5,8 @@ Rule (Aiello et al., "Jointly Training Large Autoregressive Multimodal Models", 
 parents' matrices as the block matrix ``W = [[W_A, W_A], [W_B, W_B]]``. Property: for a
 hidden state split in halves ``[x_A; x_B]``, ``W [x_A; x_B] = [W_A (x_A + x_B); W_B (x_A + x_B)]``
 — the top half of the output is parent A's map and the bottom half parent B's map, each
-applied to the sum of both halves (tested in ``tests/test_merge.py``). The rule needs both
+applied to the sum of both halves (tested in ``tests/test_merge.py``). The rule and section
+were written from memory of the paper, not checked against its text: verify before citing. The rule needs both
 parents of the same size (d_A = d_B, h_A = h_B), as in the paper. Fused projections (qkv,
 kv) apply it per part, so heads 0…h_A-1 are A's and the rest B's.
 
