@@ -1,11 +1,9 @@
 """``fourm families``: the registered model families, what each can do, and who provides it."""
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from ._table import print_rows
 
 COLUMNS = ("name", "default", "config", "data", "features", "generate", "exports", "plugin", "description")
 
@@ -36,12 +34,4 @@ def register(app: typer.Typer) -> None:
         from ._registry import registry_from
 
         data = rows(registry_from(ctx))
-        if as_json:
-            typer.echo(json.dumps(data, indent=2))
-            return
-        table = Table(title=f"{len(data)} model families")
-        for col in COLUMNS:
-            table.add_column(col)
-        for row in data:
-            table.add_row(*(str(row[c]) for c in COLUMNS))
-        Console(width=160).print(table)
+        print_rows(data, COLUMNS, f"{len(data)} model families", as_json)

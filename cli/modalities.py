@@ -1,11 +1,9 @@
 """``fourm modalities``: what the registered plugins declare, and what is still missing."""
 from __future__ import annotations
 
-import json
-
 import typer
-from rich.console import Console
-from rich.table import Table
+
+from ._table import print_rows
 
 
 def _tokens(spec) -> str:
@@ -43,13 +41,5 @@ def register(app: typer.Typer) -> None:
         from ._registry import registry_from
 
         data = rows(registry_from(ctx))
-        if as_json:
-            typer.echo(json.dumps(data, indent=2))
-            return
-        table = Table(title=f"{len(data)} modalities")
-        for col in ("name", "kind", "vocab", "tokens", "tokenizer", "labeler", "plugin"):
-            table.add_column(col)
-        for row in data:
-            table.add_row(*(str(row[c]) for c in ("name", "kind", "vocab", "tokens",
-                                                  "tokenizer", "labeler", "plugin")))
-        Console(width=140).print(table)
+        print_rows(data, ("name", "kind", "vocab", "tokens", "tokenizer", "labeler", "plugin"),
+                   f"{len(data)} modalities", as_json, width=140)
