@@ -32,7 +32,8 @@ class ModelFamilySpec(BaseModel):
     run's modality selection against the model config before anything is built. ``load`` reads an exported directory
     (``save_pretrained`` of the built module), ``encode_features`` gives (B, N, D) features
     of images for probing, ``generator`` wraps a loaded model for ``fourm generate`` (``None``:
-    the family cannot generate). ``exports`` are the other layouts an export converts to
+    the family cannot generate). ``fuse`` joins two trained parents for ``fourm merge --method
+    cross`` (``None``: the family cannot be cross-merged). ``exports`` are the other layouts an export converts to
     (e.g. ``transformers``). ``default`` marks the family used when ``model`` names none
     (the built-in one; exactly one family may be the default).
     """
@@ -50,6 +51,9 @@ class ModelFamilySpec(BaseModel):
     generator: Callable[[Any], Any] | None = None
     # ``fourm convert --to TARGET``: target name -> writer(loaded model, out directory) -> written directory
     exports: dict[str, Callable[[Any, Any], Any]] = Field(default_factory=dict)
+    # ``fourm merge --method cross``: (model A, model B, every, (w_A, w_B)) -> the fused model, whose
+    # trunks are its submodules ``a`` and ``b`` (copies of the parents), its fused head ``head``
+    fuse: Callable[[Any, Any, int, tuple[float, float]], Any] | None = None
     default: bool = False
 
     def validate_model(self, data: dict[str, Any], source: str = "model") -> BaseModel:

@@ -26,11 +26,10 @@ def plan_merge(a: Parent, b: Parent, method: str, weights: tuple[float, float], 
     if a.family == "4m-cross":
         raise FourmError(f"{a.path} is already a cross-fused model; merge its parents instead.")
     if a.family != "4m":
-        from .generic import merge_uniform_family, merge_width_family
+        from .generic import merge_cross_family, merge_uniform_family, merge_width_family
 
         if method == "cross":
-            raise FourmError(f"--method cross is implemented for 4M models only; {a.family} models "
-                             "merge with --method uniform or width.")
+            return merge_cross_family(a, b, weights, registry, every)
         if method == "width":
             return merge_width_family(a, b, weights, registry)
         return merge_uniform_family(a, b, weights, registry)

@@ -1,4 +1,6 @@
-"""JAM-Uniform for any registered model family whose parents share one architecture.
+"""JAM-Uniform, -Width and -Cross for any registered model family (4M has its own, in this package).
+
+Uniform: for parents that share one architecture.
 
 The parents are loaded with their family's ``load``; every tensor is averaged, except rows
 that belong to one modality (a model lists them in ``modality_rows()``: ``{tensor name:
@@ -95,6 +97,29 @@ def merge_width_family(a: Parent, b: Parent, weights: tuple[float, float], regis
     own = merged.state_dict()
     for name, value in state.items():
         own[name].copy_(value)
+    if hasattr(merged, "cover"):
+        merged.cover(union_records(a, b))
+    return plan, merged
+
+
+def merge_cross_family(a: Parent, b: Parent, weights: tuple[float, float], registry: Any, every: int = 1
+                       ) -> tuple[MergePlan, nn.Module]:
+    """JAM-Cross through the family's ``fuse``: trunks ``a``/``b`` copied, ``head`` fused, the rest new."""
+    spec = registry.get_family(a.family)
+    if spec.fuse is None:
+        raise FourmError(f"--method cross: the {a.family} family does not say how to fuse two models "
+                         "(no fuse in its ModelFamilySpec); use --method uniform or width.")
+    if a.config.get("vocab") != b.config.get("vocab"):
+        raise FourmError(f"Cannot merge {a.family} models with different vocabularies: A has "
+                         f"{list(a.config.get('vocab') or [])}, B has {list(b.config.get('vocab') or [])}.")
+    merged = spec.fuse(a.model, b.model, every, weights)
+    plan = MergePlan("cross", (str(a.path), str(b.path)), parent_params=(param_count(a.model), param_count(b.model)))
+    plan.notes.append(f"family {a.family}; fusion (bi-directional cross-attention, zero output projections) "
+                      f"after every {every}. layer; heads of shared rows mix the parents' logits with weights "
+                      f"{weights[0]:g}, {weights[1]:g}, rows of one parent's modalities are that parent's")
+    actions = {"a": "copied from A", "b": "copied from B", "head": "concatenated"}
+    for name, target in unique_state(merged).items():
+        plan.add(name, actions.get(name.split(".", 1)[0], "new"), target.shape)
     if hasattr(merged, "cover"):
         merged.cover(union_records(a, b))
     return plan, merged

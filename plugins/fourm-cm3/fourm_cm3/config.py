@@ -41,3 +41,25 @@ class CM3Config(BaseModel):
         if self.max_spans > self.num_sentinels:
             raise ValueError(f"max_spans {self.max_spans} needs as many sentinels (num_sentinels {self.num_sentinels})")
         return self
+
+
+class CM3CrossConfig(BaseModel):
+    """The ``model`` section of a cross-fused CM3 (``fourm merge --method cross``): both trunks' sizes.
+
+    The data and masking settings of a continued run are trunk ``a``'s.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    a: CM3Config
+    b: CM3Config
+    every: int = Field(default=1, ge=1, description="a fusion layer after every k-th block")
+
+    @model_validator(mode="after")
+    def _same_depth(self) -> CM3CrossConfig:
+        if self.a.depth != self.b.depth:
+            raise ValueError(f"--method cross needs parents of the same depth: A has depth {self.a.depth}, "
+                             f"B has depth {self.b.depth}")
+        if self.a.vocab != self.b.vocab or self.a.num_sentinels != self.b.num_sentinels:
+            raise ValueError("both trunks must share one vocabulary (vocab and num_sentinels)")
+        return self

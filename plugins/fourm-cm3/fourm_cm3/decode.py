@@ -26,7 +26,7 @@ class Stream:
         self.cache = model.new_cache() if use_cache else None
 
     def next_logits(self) -> torch.Tensor:
-        ids = torch.tensor([self.ids], dtype=torch.long, device=self.model.tok_emb.weight.device)
+        ids = torch.tensor([self.ids], dtype=torch.long, device=next(self.model.parameters()).device)
         return self.model.logits(ids, self.cache)[0, -1]
 
     def push(self, token: int) -> None:
@@ -66,7 +66,7 @@ def generate_mixed(model, prompt: Sequence[int], text: str, image: str, *, cfg_s
             raise FourmError(f"CM3 decoding: {name!r} is not in the model's vocabulary {layout.names}.")
     if layout.segments[image].sequence or not layout.segments[text].sequence:
         raise FourmError(f"CM3 decoding: {text!r} must be a sequence modality and {image!r} a grid.")
-    device = model.tok_emb.weight.device
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(seed) if temperature > 0 else None
     cond = Stream(model, [BOS, *layout.unified(text, list(prompt))], use_cache)
     out = MixedOutput([])

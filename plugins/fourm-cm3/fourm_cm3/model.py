@@ -35,6 +35,73 @@ class CM3Output:
     losses: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
+def window(ids: torch.Tensor, start: int, max_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ids from ``start`` on and their causal mask over all ``ids`` (the cache holds the rest)."""
+    length = ids.shape[1]
+    if length > max_len:
+        raise FourmError(f"CM3: a sequence of {length} tokens is longer than the model's {max_len}.")
+    q = torch.arange(start, length, device=ids.device)
+    return ids[:, start:], (torch.arange(length, device=ids.device)[None, :] <= q[:, None])[None, None]
+
+
+def lm_loss(logits: Any, layout: Layout, batch: dict[str, Any]) -> CM3Output:
+    """The causal LM loss on every real token of ``batch["ids"]``, and per modality by ``segments``."""
+    ids, valid = batch["ids"].inputs, batch["ids"].input_mask
+    out = logits(ids[:, :-1])
+    target, keep = ids[:, 1:], valid[:, 1:]
+    per_token = F.cross_entropy(out.flatten(0, 1), target.flatten(), reduction="none").view_as(target)
+    loss = (per_token * keep).sum() / keep.sum().clamp(min=1)
+    losses = {}
+    if "segments" in batch:
+        seg = batch["segments"].inputs[:, 1:]
+        for k, name in enumerate(layout.names):
+            sel = keep & (seg == k)
+            if bool(sel.any()):
+                losses[name] = (per_token * sel).sum() / sel.sum()
+    return CM3Output(loss, losses)
+
+
+class Exportable:
+    """``save_pretrained``/``from_pretrained`` (config.json + safetensors) for CM3 and its cross fusion."""
+
+    FORMAT: str
+    FAMILY: str
+    CONFIG: type
+    config: Any
+    order: list[str]
+    vocab: dict[str, dict[str, Any]]
+    records: dict[str, dict[str, Any]]
+
+    def save_pretrained(self, directory: str | os.PathLike) -> Path:
+        from safetensors.torch import save_model
+
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        config = {"format": self.FORMAT, "family": self.FAMILY, "model": self.config.model_dump(mode="json"),
+                  "order": self.order, "vocab": self.vocab, "modalities": self.records}
+        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        save_model(self, str(out / "model.safetensors"), metadata={"format": "pt"})  # type: ignore[arg-type]
+        return out
+
+    @classmethod
+    def from_pretrained(cls, directory: str | os.PathLike, device: str = "cpu") -> Any:
+        from safetensors.torch import load_model
+
+        path = Path(directory)
+        cfg_file = path / "config.json"
+        if not cfg_file.is_file():
+            raise FourmError(f"{path}: no config.json (expected a {cls.FAMILY} export directory).")
+        config = json.loads(cfg_file.read_text())
+        if config.get("format") != cls.FORMAT:
+            raise FourmError(f"{path} is not a {cls.FAMILY} model (format {config.get('format')!r}).")
+        model = cls(cls.CONFIG(**config["model"]), config["vocab"], config["order"], config["modalities"])
+        missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False, device=device)
+        if missing or unexpected:
+            raise FourmError(f"{path}/model.safetensors does not match: missing {sorted(missing)[:3]}, "
+                             f"unexpected {sorted(unexpected)[:3]}.")
+        return model.to(device)
+
+
 class Block(nn.Module):
     def __init__(self, cfg: FourMConfig):
         super().__init__()
@@ -48,7 +115,9 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-class CM3(nn.Module):
+class CM3(Exportable, nn.Module):
+    FORMAT, FAMILY, CONFIG = FORMAT, FAMILY, CM3Config
+
     def __init__(self, cfg: CM3Config, vocab: dict[str, dict[str, Any]], order: list[str],
                  modalities: dict[str, dict[str, Any]]):
         super().__init__()
@@ -101,58 +170,12 @@ class CM3(nn.Module):
     def logits(self, ids: torch.Tensor, cache: list[KVCache] | None = None) -> torch.Tensor:
         """``B×L'×V`` next-token logits for the positions of ``ids`` not yet in ``cache``."""
         start = cache[0].length if cache else 0
-        length = ids.shape[1]
-        if length > self.max_len:
-            raise FourmError(f"CM3: a sequence of {length} tokens is longer than the model's {self.max_len}.")
-        new = ids[:, start:]
-        h = self.tok_emb(new) + self.pos_emb[:, start:length]
-        q = torch.arange(start, length, device=ids.device)
-        mask = (torch.arange(length, device=ids.device)[None, :] <= q[:, None])[None, None]
+        new, mask = window(ids, start, self.max_len)
+        h = self.tok_emb(new) + self.pos_emb[:, start:ids.shape[1]]
         for i, blk in enumerate(self.blocks):
             h = blk(h, mask, cache[i] if cache else None)
         return self.head(self.norm(h))
 
     def forward(self, batch: dict[str, Any]) -> CM3Output:
-        ids, valid = batch["ids"].inputs, batch["ids"].input_mask
-        out = self.logits(ids[:, :-1])
-        target, keep = ids[:, 1:], valid[:, 1:]
-        per_token = F.cross_entropy(out.flatten(0, 1), target.flatten(), reduction="none").view_as(target)
-        loss = (per_token * keep).sum() / keep.sum().clamp(min=1)
-        losses = {}
-        if "segments" in batch:
-            seg = batch["segments"].inputs[:, 1:]
-            for k, name in enumerate(self.layout.names):
-                sel = keep & (seg == k)
-                if bool(sel.any()):
-                    losses[name] = (per_token * sel).sum() / sel.sum()
-        return CM3Output(loss, losses)
+        return lm_loss(self.logits, self.layout, batch)
 
-    # -- files -----------------------------------------------------------------------
-    def save_pretrained(self, directory: str | os.PathLike) -> Path:
-        from safetensors.torch import save_model
-
-        out = Path(directory)
-        out.mkdir(parents=True, exist_ok=True)
-        config = {"format": FORMAT, "family": FAMILY, "model": self.config.model_dump(mode="json"),
-                  "order": self.order, "vocab": self.vocab, "modalities": self.records}
-        (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-        save_model(self, str(out / "model.safetensors"), metadata={"format": "pt"})
-        return out
-
-    @classmethod
-    def from_pretrained(cls, directory: str | os.PathLike, device: str = "cpu") -> CM3:
-        from safetensors.torch import load_model
-
-        path = Path(directory)
-        cfg_file = path / "config.json"
-        if not cfg_file.is_file():
-            raise FourmError(f"{path}: no config.json (expected a CM3 export directory).")
-        config = json.loads(cfg_file.read_text())
-        if config.get("format") != FORMAT:
-            raise FourmError(f"{path} is not a CM3 model (format {config.get('format')!r}).")
-        model = cls(CM3Config(**config["model"]), config["vocab"], config["order"], config["modalities"])
-        missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False, device=device)
-        if missing or unexpected:
-            raise FourmError(f"{path}/model.safetensors does not match: missing {sorted(missing)[:3]}, "
-                             f"unexpected {sorted(unexpected)[:3]}.")
-        return model.to(device)

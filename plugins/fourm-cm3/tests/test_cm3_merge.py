@@ -5,7 +5,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fourm_cm3 import CM3
+from fourm_cm3 import CM3, CM3Cross
+from fourm_cm3.decode import generate_mixed
 from fourm_registry import FourmError, Registry
 from fourm_registry.merging import merge
 
@@ -58,8 +59,9 @@ def test_merging_with_itself_is_bit_identical(registry, parents, tmp_path):
 
 def test_errors(registry, parents, tmp_path):
     text, image_text = parents
-    with pytest.raises(FourmError, match="implemented for 4M models only"):
-        merge(text, image_text, "cross", tmp_path / "x", registry=registry, echo=lambda m: None)
+    deep = export(registry, tmp_path / "deep", ["caption"], 3, depth=2)
+    with pytest.raises(FourmError, match="same depth: A has depth 1, B has depth 2"):
+        merge(text, deep, "cross", tmp_path / "x", registry=registry, echo=lambda m: None)
     other = export(registry, tmp_path / "other", ["caption"], 3, vocab=["caption"])
     with pytest.raises(FourmError, match="different vocabularies"):
         merge(text, other, "uniform", tmp_path / "x", registry=registry, echo=lambda m: None)
@@ -91,3 +93,34 @@ def test_width(registry, parents, tmp_path):
     assert not emb[lo:hi, :32].any() and torch.equal(emb[lo:hi, 32:], pb.tok_emb.weight[lo:hi])  # A never saw rgb
     ids = torch.tensor([[1, 220, 3, lo + 2]])
     assert wide.logits(ids).shape == (1, 4, wide.layout.size)
+
+
+def test_cross(registry, parents, tmp_path):
+    """JAM-Cross on CM3: at merge, logits of B-only rows are B's, shared rows the --weights mix; each
+    trunk is its parent; cached decoding equals uncached."""
+    text, image_text = parents
+    lines = []
+    _, out = merge(text, image_text, "cross", tmp_path / "x", registry=registry, echo=lines.append)
+    assert "copied from A" in lines[0] and "copied from B" in lines[0] and " new" in lines[0]
+    fused, pa, pb = CM3Cross.from_pretrained(out), CM3.from_pretrained(text), CM3.from_pretrained(image_text)
+    assert set(fused.records) == {"caption", "rgb"} and fused.order == ["caption", "rgb"]
+    assert len(fused.fusion) == fused.config.a.depth and not any(f.a_from_b.proj.weight.any() for f in fused.fusion.values())
+    c0, c1 = fused.layout.span("caption")
+    lo, hi = fused.layout.span("rgb")
+    ids = torch.tensor([[1, c0 + 5, c0 + 7, 3, lo + 2, lo + 9]])
+    with torch.no_grad():
+        y, ya, yb = fused.logits(ids), pa.logits(ids), pb.logits(ids)
+    assert torch.allclose(y[..., lo:hi], yb[..., lo:hi], atol=1e-5)
+    assert torch.allclose(y[..., c0:c1], 0.5 * ya[..., c0:c1] + 0.5 * yb[..., c0:c1], atol=1e-5)
+    _, only_a = merge(text, image_text, "cross", tmp_path / "xa", registry=registry, echo=lambda m: None,
+                      weights="1,0", every=2)
+    fused_a = CM3Cross.from_pretrained(only_a)
+    assert len(fused_a.fusion) == 0  # depth 1, a fusion after every 2nd block: none
+    with torch.no_grad():
+        assert torch.allclose(fused_a.logits(ids)[..., c0:c1], ya[..., c0:c1], atol=1e-5)
+    with torch.no_grad():  # make the fusion matter, then compare cache on/off
+        for f in fused.fusion.values():
+            f.a_from_b.proj.weight.normal_(std=0.5)
+            f.b_from_a.proj.weight.normal_(std=0.5)
+    runs = [generate_mixed(fused, [5], "caption", "rgb", cfg_scale=2.0, use_cache=c) for c in (True, False)]
+    assert runs[0].ids == runs[1].ids and [n for n, _ in runs[0].segments] == ["caption", "rgb", "caption"]

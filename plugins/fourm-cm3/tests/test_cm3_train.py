@@ -61,3 +61,42 @@ def test_loss_falls_under_fourm_train(tmp_path):
     model = CM3.from_pretrained(result.export_dir)
     out = generate_mixed(model, [211], "caption", "rgb", cfg_scale=2.0)
     assert [n for n, _ in out.segments] == ["caption", "rgb", "caption"] and len(out.segments[1][1]) == 16
+
+
+def test_cross_merge_continues_under_fourm_train(tmp_path):
+    """JAM's recipe: a text-only and an image-text parent, cross-merged, then trained on both with --init."""
+    import json
+
+    import torch
+
+    from fourm_cm3 import CM3Cross
+    from fourm_registry.merging import merge
+
+    registry = Registry.build(allow=["cm3"])
+    reg = registry.with_overrides(SETTINGS)
+    data = shards(tmp_path / "shards", reg)
+    spec = registry.get_family("cm3")
+    parents = []
+    for name, mods in (("text", ["caption"]), ("image_text", ["caption", "rgb"])):
+        torch.manual_seed(len(parents))
+        cfg = spec.validate_model({"dim": 32, "depth": 2, "num_heads": 2, "vocab": ["caption", "rgb"]})
+        parents.append(spec.build(cfg, reg, reg.select(mods)).save_pretrained(tmp_path / name))
+    _, fused = merge(*parents, "cross", tmp_path / "fused", registry=reg, echo=lambda m: None)
+    exported = json.loads((fused / "config.json").read_text())
+    assert exported["family"] == "cm3-cross"
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["model"] = {"family": "cm3-cross", **exported["model"]}
+    raw["modalities"] = {"inputs": ["caption", "rgb"], "targets": ["caption", "rgb"], "settings": SETTINGS}
+    raw.pop("masking", None)
+    raw["init"] = str(fused)
+    (tmp_path / "cross.yaml").write_text(yaml.safe_dump(raw))
+    sets = [f"data.shards={data['train']}", f"data.val_shards={data['val']}", f"out_dir={tmp_path / 'run'}",
+            "train.max_steps=30", "logging.progress=false", "train.device=cpu", "eval.every=30", "eval.num_batches=2",
+            "checkpoint.every=30", "optim.lr=5e-3", "optim.total_tokens=1M"]
+    trainer = Trainer(load_config(TrainConfig, str(tmp_path / "cross.yaml"), sets), registry)
+    result = trainer.fit()
+    assert isinstance(trainer.engine.module, CM3Cross) and not trainer.fresh_params
+    first, last = result.evals[0], result.evals[-1]
+    assert last["loss"] < first["loss"] * 0.8, (first, last)
+    model = CM3Cross.from_pretrained(result.export_dir)
+    assert any(f.a_from_b.proj.weight.any() for f in model.fusion.values())  # the fusion layers learned
