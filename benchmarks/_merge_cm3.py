@@ -1,5 +1,6 @@
 """The CM3 half of ``bench_merge.py``: a text-only parent + an image-text parent (JAM's setting),
-merged (uniform, width) and trained N more steps, against N steps from scratch on the same batches.
+merged (uniform, width, cross) and trained N more steps, against N steps from scratch on the same
+batches, and against 2P + N steps from scratch (the parents' steps too).
 
 Held-out loss per modality on plain (unmasked) sequences, and one generation metric: the
 token accuracy of the rgb grid predicted from the caption in one pass (every cell argmax of
@@ -61,7 +62,7 @@ def evaluate(model, data, model_cfg) -> dict[str, float]:
 
 
 def run_seed(seed, data, work, args, train) -> dict[str, dict[str, float]]:
-    from fourm_cm3 import CM3
+    from fourm_cm3 import CM3, CM3Cross
     from fourm_registry.merging import merge
 
     reg = data.registry
@@ -83,11 +84,16 @@ def run_seed(seed, data, work, args, train) -> dict[str, dict[str, float]]:
     torch.manual_seed(seed)
     scratch = train(spec.build(cfg, reg, reg.select(MODS)), data, MODS, args.steps, **common)
     rows["cm3 scratch"] = {**evaluate(scratch, data, cfg), "seconds": time.perf_counter() - start}
-    for method in ("uniform", "width"):
+    total = 2 * args.parent_steps + args.steps
+    torch.manual_seed(seed)
+    common["stream"] = stream(data, cfg, MODS, args.batch, 10_000 + seed)
+    long = train(spec.build(cfg, reg, reg.select(MODS)), data, MODS, total, **common)
+    rows[f"cm3 scratch, {total} steps"] = evaluate(long, data, cfg)
+    for method in ("uniform", "width", "cross"):
         target = out / method
         if not target.exists():
             merge(out / "text-only", out / "image-text", method, target, registry=reg, echo=lambda m: None)
-        model = CM3.from_pretrained(target)
+        model = (CM3Cross if method == "cross" else CM3).from_pretrained(target)
         rows[f"cm3 {method} @0"] = evaluate(model, data, cfg)
         common["stream"] = stream(data, cfg, MODS, args.batch, 10_000 + seed)
         start = time.perf_counter()
