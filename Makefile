@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.fourm-installed
 PLUGIN_DIRS := $(sort $(dir $(wildcard plugins/*/pyproject.toml)))
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo demo-seeds bench clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,12 @@ test: setup
 
 demo: setup
 	$(VENV)/bin/fourm quickstart --out runs/demo
+
+# The demo at seeds 0, 1 and 2 (≈1.5 h) and the spread table the README's demo figures come from.
+demo-seeds: demo
+	$(VENV)/bin/fourm quickstart --out runs/demo-seed1 --set seed=1
+	$(VENV)/bin/fourm quickstart --out runs/demo-seed2 --set seed=2
+	$(PY) -m fourm_quickstart.spread runs/demo runs/demo-seed1 runs/demo-seed2 --out runs/demo-seeds.md
 
 bench: setup
 	$(PY) benchmarks/run_all.py --out bench-results.json
