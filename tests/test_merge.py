@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from ._model_helpers import make_batch, small_registry
-from fourm_registry import FourmError
+from fourm_registry import FourmError, Registry
 from fourm_registry.merging import merge
 from fourm_registry.merging.cross_model import load_cross
 from fourm_registry.model import FourM, FourMConfig, build_model
@@ -227,3 +227,16 @@ def test_cross_family_builds_what_init_loads(parents, tmp_path):
     model = spec.build(spec.validate_model(exported["model"]), reg, reg.select(list(exported["modalities"])))
     assert load_initial_weights(model, out, set()) == []
     assert spec.generator(model).target_modalities == list(model.decoder_embeddings)
+
+
+def test_released_4m_models_merge(tmp_path):
+    """A released model (ml-4m layout) is a parent like an export: merged with itself it comes back."""
+    from ._ml4m_fixture import FM
+
+    registry = Registry.build(allow=[])
+    lines = []
+    _, out = merge(FM, FM, "uniform", tmp_path / "m", registry=registry, echo=lines.append, weights="0.3,0.7")
+    original, merged = FourM.from_pretrained(FM, registry), FourM.from_pretrained(out, registry)
+    assert "Merge plan (uniform)" in lines[0] and set(merged.specs) == set(original.specs)
+    a, b = original.state_dict(), merged.state_dict()
+    assert set(a) == set(b) and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)

@@ -67,7 +67,13 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
 
 def load_parent(label: str, path: str | os.PathLike, registry: Any,
                 loader: Callable[[Path, Any], nn.Module] | None = None) -> Parent:
-    """Read a parent's config and weights (``loader`` defaults to ``FourM.from_pretrained``)."""
+    """Read a parent's config and weights (``loader`` defaults to the family's; a released 4M
+    model, directory or Hub id, loads through the ml-4m interop)."""
+    from ..interop.ml4m import init as official
+
+    if loader is None and official.is_official_dir(path):
+        directory, config, released = official.merge_parent(path, registry)
+        return Parent(label, directory, config, released.eval())
     directory = Path(path)
     config = read_config(directory)
     family_of(config, directory)

@@ -59,6 +59,11 @@ def exported_config(path: str | Path, registry: Any) -> dict[str, Any]:
             "modalities": {n: modality_record(s) for n, s in model.specs.items()}}
 
 
+def merge_parent(path: str | Path, registry: Any) -> tuple[Path, dict[str, Any], Any]:
+    """A released model as ``fourm merge`` reads a parent: its directory, a fourm-style config, the model."""
+    return local_dir(path), {"family": "4m", **exported_config(path, registry)}, official_model(path, registry)
+
+
 def initial_state(path: str | Path, registry: Any) -> dict[str, Any]:
     """Its weights under fourm's names (tied pairs under both names, as ``state_dict`` gives them)."""
     return dict(official_model(path, registry).state_dict())
