@@ -1,39 +1,55 @@
-"""The decoding head's row-major fast path equals ``linear`` and never serves a stale weight."""
+"""Cached sequence decoding computes the head as ``h @ Wᵀ`` over a row-major copy made per loop:
+the same logits and ids as ``linear``, and never a stale weight after the model trains on."""
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from fourm_registry.model.embeddings import DECODE_ROWS, head_logits
-
-
-def holder(dim: int = 16, vocab: int = 50) -> nn.Module:
-    m = nn.Module()
-    m.to_logits = nn.Linear(dim, vocab, bias=False)
-    return m
+from ._model_helpers import small_registry
+from fourm_registry.batch import ModalityBatch
+from fourm_registry.generation.autoregressive import decode_sequence
+from fourm_registry.generation.fourm_adapter import FourMPredictor, row_major_head
+from fourm_registry.model import build_model
 
 
-def test_fast_path_equals_linear_and_follows_the_weight():
+def _model():
+    registry = small_registry()
     torch.manual_seed(0)
-    m = holder()
-    h = torch.randn(2, 1, 16)
-    with torch.no_grad():
-        y = head_logits(m, h)
-        assert "_head_t" in m.__dict__ and torch.allclose(y, m.to_logits(h), atol=1e-5)
-        m.to_logits.weight.mul_(2)  # an in-place update (an optimizer step) makes a new copy
-        assert torch.allclose(head_logits(m, h), m.to_logits(h), atol=1e-5)
-        m.to_logits.weight = nn.Parameter(torch.randn(50, 16))  # a new tensor, too
-        assert torch.allclose(head_logits(m, h), m.to_logits(h), atol=1e-5)
-    assert "_head_t" not in m.state_dict() and list(m.state_dict()) == ["to_logits.weight"]
+    model = build_model({"dim": 32, "encoder_depth": 1, "decoder_depth": 1, "num_heads": 2}, registry,
+                        ["rgb", "caption"]).eval()
+    grid = model.specs["rgb"].tokenizer.grid
+    rgb = torch.randint(0, 16, (2, grid[0] * grid[1]))
+    return model, {"rgb": ModalityBatch(inputs=rgb, input_mask=torch.ones_like(rgb, dtype=torch.bool))}
 
 
-def test_training_and_many_rows_use_linear():
-    m = holder()
-    h = torch.randn(3, 4, 16, requires_grad=True)
-    y = head_logits(m, h)  # grad enabled: linear itself, exactly
-    assert torch.equal(y, m.to_logits(h)) and "_head_t" not in m.__dict__
-    y.sum().backward()
-    assert h.grad is not None
+def _caption(pred, cond, use_cache=True):
     with torch.no_grad():
-        big = torch.randn(DECODE_ROWS + 1, 16)
-        assert torch.equal(head_logits(m, big), m.to_logits(big)) and "_head_t" not in m.__dict__
+        dec = pred.sequence_decoder(pred.encode(cond), "caption", use_cache=use_cache)
+        return decode_sequence(dec, pred.sequence_start("caption"), 2, 6, set(), pred.pad_id("caption"), lambda _f: 0.0)
+
+
+def test_row_major_head_gives_the_same_logits_and_ids():
+    model, cond = _model()
+    pred = FourMPredictor(model)
+    head = row_major_head(model, "caption")
+    assert head is not None and head.is_contiguous() and head.shape == model.decoder_embeddings["caption"].to_logits.weight.T.shape
+    ctx, mask = pred.encode(cond)
+    ids = torch.tensor([list(pred.sequence_start("caption"))] * 2)
+    ones = torch.ones_like(ids, dtype=torch.bool)
+    mb = ModalityBatch(inputs=ids, input_mask=~ones, targets=ids, target_mask=ones)
+    with torch.no_grad():
+        fast = model.decode("caption", mb, ctx, mask, model.new_cache(), head_t=head)
+        plain = model.decode("caption", mb, ctx, mask, model.new_cache())
+    assert torch.allclose(fast, plain, atol=1e-5)
+    assert _caption(pred, cond) == _caption(pred, cond, use_cache=False)
+
+
+def test_a_model_that_trains_on_is_decoded_with_its_new_weights():
+    model, cond = _model()
+    pred = FourMPredictor(model)
+    before = _caption(pred, cond)
+    with torch.no_grad():  # what an optimizer step does, through .data (no version bump)
+        model.decoder_embeddings["caption"].to_logits.weight.data.mul_(-1)
+    after = _caption(pred, cond)
+    assert after == _caption(pred, cond, use_cache=False) and after != before
+    names = set(model.state_dict())
+    assert not any("head_t" in n or "row_major" in n for n in names)

@@ -108,29 +108,6 @@ class LinearEncoderEmbedding(PositionModality):
     def forward(self, values: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.proj(values.to(self.proj.weight.dtype)), self.position_modality(positions)
 
-DECODE_ROWS = 64  # at most this many rows (batch × new positions): the decoding regime
-
-
-def head_logits(module: nn.Module, h: torch.Tensor) -> torch.Tensor:
-    """``module.to_logits(h)``; in CPU inference with few rows, ``h @ Wᵀ`` on a row-major copy.
-
-    At batch 1 a (1×d)·(d×V) product over a contiguous d×V copy of the head weight runs 2–4×
-    faster on CPU than ``linear`` over the V×d weight (``benchmarks/bench_head.py``), and the
-    head is half of a small model's caption-decoding time. The copy is made once per weight
-    version (an optimizer step or a load makes a new one) and is not part of the state dict.
-    """
-    lin = module.to_logits
-    w = lin.weight
-    if (torch.is_grad_enabled() or w.device.type != "cpu" or lin.bias is not None
-            or h.numel() > DECODE_ROWS * h.shape[-1]):
-        return lin(h)
-    key = (w.data_ptr(), w._version, w.dtype)
-    cached = module.__dict__.get("_head_t")
-    if cached is None or cached[0] != key:
-        cached = (key, w.detach().t().contiguous())
-        module.__dict__["_head_t"] = cached
-    return h @ cached[1]
-
 
 class MaskTokenDecoderEmbedding(PositionModality):
     """Dense targets: content is the model's mask token; only position + modality are added here."""
@@ -148,7 +125,7 @@ class MaskTokenDecoderEmbedding(PositionModality):
         return None, self.position_modality(positions)
 
     def forward_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return head_logits(self, h)
+        return self.to_logits(h)
 
 
 class SequenceDecoderEmbedding(PositionModality):
@@ -166,7 +143,7 @@ class SequenceDecoderEmbedding(PositionModality):
         return self.token_emb(ids), self.position_modality(positions)
 
     def forward_logits(self, h: torch.Tensor) -> torch.Tensor:
-        return head_logits(self, h)
+        return self.to_logits(h)
 
 
 def feature_size(spec: ModalitySpec) -> int | None:

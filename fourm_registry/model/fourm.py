@@ -191,7 +191,8 @@ class FourM(nn.Module):
         return [LayerCache() for _ in self.decoder]
 
     def decode(self, name: str, mb: ModalityBatch, context: torch.Tensor, context_mask: torch.Tensor,
-               cache: list[LayerCache] | None = None, positions: torch.Tensor | None = None) -> torch.Tensor:
+               cache: list[LayerCache] | None = None, positions: torch.Tensor | None = None,
+               head_t: torch.Tensor | None = None) -> torch.Tensor:
         """Logits ``B×L'×V`` for one target modality given the encoder's context.
 
         Dense: every cell of ``mb.targets``/``target_mask`` is a mask-token query; only cells in
@@ -200,7 +201,8 @@ class FourM(nn.Module):
         as a full decode with ``target_mask`` = those cells, at K/L of the decoder's work.
         Sequence: ``mb.targets`` is the teacher-forced prefix and row t predicts token t+1; with
         ``cache`` only positions not yet cached are run (L' = L - cached) and their keys/values
-        are appended.
+        are appended. ``head_t``: the output head's weight transposed (d×V, contiguous), which
+        a decoding loop may pass to compute the logits as ``h @ head_t`` (see ``sequence_decoder``).
         """
         if name not in self.decoder_embeddings:
             raise FourmError(f"Modality {name!r} has no decoder in this model.")
@@ -228,6 +230,8 @@ class FourM(nn.Module):
         cross = key_mask(context_mask)
         for i, blk in enumerate(self.decoder):
             h = blk(h, context, self_mask, cross, cache[i] if cache else None)
+        if head_t is not None:
+            return self.decoder_norm(h) @ head_t
         return emb_module.forward_logits(self.decoder_norm(h))
 
     def _decode_cells(self, name: str, mb: ModalityBatch, context: torch.Tensor, context_mask: torch.Tensor,
