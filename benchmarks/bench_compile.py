@@ -22,11 +22,9 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import MODALITIES, synthetic_batch
-from profile_train_step import SIZES
+from bench_model import synthetic_batch
+from profile_train_step import SIZES, harness_model
 
-from fourm_registry import Registry
-from fourm_registry.model import build_model
 from fourm_registry.model.blocks import compile_blocks
 from fourm_registry.training.optim import GuardedAdamW
 
@@ -49,9 +47,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    registry = Registry.build(allow=[])
-    torch.manual_seed(0)
-    eager = build_model({**SIZES[args.size], "tie_sequence_embeddings": False}, registry, MODALITIES).train()
+    registry, eager = harness_model(args.size)
+    eager.train()
     compiled = copy.deepcopy(eager)
     compile_blocks(compiled)
     models = {"eager": eager, "compiled": compiled}

@@ -3,7 +3,7 @@
 Baseline, in the same run: ``torch.nn.functional.linear(h, W)`` (what training uses).
 Measured: ``h @ Wt`` with ``Wt`` the contiguous d×V copy that
 :func:`fourm_registry.generation.fourm_adapter.row_major_head` makes once per cached decoding
-loop. Figures: median time per call and the speed-up, for a 4M caption vocabulary (30,000) at
+loop. Figures: time per call and the speed-up, for a 4M caption vocabulary (30,000) at
 tiny (d 256) and base (d 768) width, at 1 and 8 rows.
 
     .venv/bin/python benchmarks/bench_head.py --reps 30
@@ -12,21 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
+from torch.utils import benchmark
 
 
-def median_ms(fn, reps: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3
+def per_call_ms(fn, reps: int) -> float:
+    """Time per call over ``reps`` calls (torch.utils.benchmark: warm-up, fixed thread count)."""
+    return benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).timeit(reps).mean * 1e3
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -45,8 +38,8 @@ def main(argv: list[str] | None = None) -> dict:
             for n in (1, 8):
                 h = torch.randn(n, 1, dim)
                 assert torch.allclose(h @ wt, torch.nn.functional.linear(h, w), atol=1e-4)
-                base = median_ms(lambda: torch.nn.functional.linear(h, w), args.reps)
-                ours = median_ms(lambda: h @ wt, args.reps)
+                base = per_call_ms(lambda h=h, w=w: torch.nn.functional.linear(h, w), args.reps)
+                ours = per_call_ms(lambda h=h, wt=wt: h @ wt, args.reps)
                 rows[f"d{dim}_rows{n}"] = {"linear_ms": round(base, 3), "row_major_ms": round(ours, 3),
                                            "speedup": round(base / ours, 2)}
     out = {"threads": torch.get_num_threads(), "vocab": args.vocab, "rows": rows,

@@ -19,26 +19,11 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from profile_train_step import SIZES
+from profile_train_step import SIZES, harness_model
 
-from fourm_registry import Registry
 from fourm_registry.batch import ModalityBatch
 from fourm_registry.generation import Generator, parse_spec
 from fourm_registry.generation.fourm_adapter import FourMPredictor
-from fourm_registry.model import build_model
-
-
-class EveryCellPredictor(FourMPredictor):
-    """Baseline: every cell is a decoder query; keys are the wanted cells; wanted logits gathered."""
-
-    def grid_logits(self, context: Any, target: str, positions: torch.Tensor) -> torch.Tensor:
-        ctx, ctx_mask = context
-        b, n = positions.shape[0], self.num_tokens(target)
-        wanted = torch.zeros(b, n, dtype=torch.bool).scatter_(1, positions, True)
-        zeros = torch.zeros(b, n, dtype=torch.long)
-        mb = ModalityBatch(inputs=zeros, input_mask=~wanted, targets=zeros, target_mask=wanted)
-        logits = self.model.decode(target, mb, ctx, ctx_mask)
-        return logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -50,15 +35,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    registry = Registry.build(allow=[])
-    torch.manual_seed(0)
-    model = build_model({**SIZES[args.size], "tie_sequence_embeddings": False}, registry,
-                        ["rgb", "depth", "caption"]).eval()
+    registry, model = harness_model(args.size, ["rgb", "depth", "caption"])
+    model.eval()
     cond = {"rgb": ModalityBatch(inputs=torch.randint(0, 16384, (1, 196)),
                                  input_mask=torch.ones(1, 196, dtype=torch.bool))}
     spec = parse_spec(f"depth:steps={args.steps},temperature=1,token_schedule=linear")
     gens = {"unknown_only": Generator(FourMPredictor(model), registry),
-            "every_cell": Generator(EveryCellPredictor(model), registry)}
+            "every_cell": Generator(FourMPredictor(model, every_cell=True), registry)}
     grids = {k: g.generate(cond, spec, seed=0).grids["depth"] for k, g in gens.items()}  # warm-up + check
     best = {k: float("inf") for k in gens}
     for _ in range(args.reps):

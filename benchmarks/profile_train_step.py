@@ -30,11 +30,16 @@ MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::_s
               "aten::_scaled_dot_product_flash_attention_for_cpu_backward")
 
 
-def profile_steps(size: str, steps: int, attention: str, batch_size: int, foreach_optim: bool) -> dict[str, Any]:
+def harness_model(size: str, modalities: list[str] = MODALITIES, **cfg: Any) -> tuple[Registry, Any]:
+    """The built-in registry and a seeded model of the reference harness's ``size`` (untied heads)."""
     registry = Registry.build(allow=[])
     torch.manual_seed(0)
-    cfg = {**SIZES[size], "tie_sequence_embeddings": False, "attention": attention}
-    model = build_model(cfg, registry, MODALITIES).train()
+    return registry, build_model({**SIZES[size], "tie_sequence_embeddings": False, **cfg}, registry, modalities)
+
+
+def profile_steps(size: str, steps: int, attention: str, batch_size: int, foreach_optim: bool) -> dict[str, Any]:
+    registry, model = harness_model(size, attention=attention)
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **({"fused": True} if foreach_optim else {}))
     batch = synthetic_batch(registry, batch_size, 128, 128)
 

@@ -34,19 +34,6 @@ def rgb(b: int = 2, seed: int = 0) -> ModalityBatch:
     return ModalityBatch(inputs=torch.randint(0, 64, (b, n), generator=g), input_mask=torch.ones(b, n, dtype=torch.bool))
 
 
-class FullDecode(FourMPredictor):
-    """The former path: every cell is a decoder query, the wanted ones are gathered afterwards."""
-
-    def grid_logits(self, context, target, positions):
-        ctx, ctx_mask = context
-        b, n = positions.shape[0], self.num_tokens(target)
-        wanted = torch.zeros(b, n, dtype=torch.bool).scatter_(1, positions, True)
-        zeros = torch.zeros(b, n, dtype=torch.long)
-        mb = ModalityBatch(inputs=zeros, input_mask=~wanted, targets=zeros, target_mask=wanted)
-        logits = self.model.decode(target, mb, ctx, ctx_mask)
-        return logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))
-
-
 def test_decoder_runs_only_on_unknown_cells(model, registry):
     seen: list[int] = []
     hook = model.decoder[0].register_forward_pre_hook(lambda _m, args: seen.append(args[0].shape[1]))
@@ -61,7 +48,7 @@ def test_decoder_runs_only_on_unknown_cells(model, registry):
 
 
 def test_unknown_cell_logits_equal_full_decode(model):
-    p, full = FourMPredictor(model), FullDecode(model)
+    p, full = FourMPredictor(model), FourMPredictor(model, every_cell=True)
     ctx = p.encode({"rgb": rgb(3, seed=1)})
     g = torch.Generator().manual_seed(2)
     positions = torch.stack([torch.randperm(16, generator=g)[:7].sort().values for _ in range(3)])
@@ -73,5 +60,5 @@ def test_unknown_cell_logits_equal_full_decode(model):
                                   "depth:scheme=roar,steps=8,temperature=1"])
 def test_generation_unchanged_by_unknown_only_decoding(model, registry, spec):
     a = Generator(FourMPredictor(model), registry).generate({"rgb": rgb()}, parse_spec(spec), seed=3)
-    b = Generator(FullDecode(model), registry).generate({"rgb": rgb()}, parse_spec(spec), seed=3)
+    b = Generator(FourMPredictor(model, every_cell=True), registry).generate({"rgb": rgb()}, parse_spec(spec), seed=3)
     assert torch.equal(a.grids["depth"], b.grids["depth"]) and bool(a.filled["depth"].all())

@@ -51,8 +51,9 @@ class ModelFamilySpec(BaseModel):
     generator: Callable[[Any], Any] | None = None
     # ``fourm convert --to TARGET``: target name -> writer(loaded model, out directory) -> written directory
     exports: dict[str, Callable[[Any, Any], Any]] = Field(default_factory=dict)
-    # ``fourm merge --method cross``: (model A, model B, every, (w_A, w_B)) -> the fused model, whose
-    # trunks are its submodules ``a`` and ``b`` (copies of the parents), its fused head ``head``
+    # ``fourm merge --method cross``: (model A, model B, every, (w_A, w_B)) -> the fused model, covering
+    # both parents' modalities; its trunks are submodules ``a`` and ``b`` (copies of the parents), its
+    # fused head ``head``
     fuse: Callable[[Any, Any, int, tuple[float, float]], Any] | None = None
     default: bool = False
 

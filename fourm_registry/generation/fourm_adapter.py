@@ -37,11 +37,16 @@ def complete_sequence(ids: Sequence[Sequence[int]], length: int, batch_size: int
 
 
 class FourMPredictor:
-    """Wraps a :class:`FourM` (put in eval mode) for the generator."""
+    """Wraps a :class:`FourM` (put in eval mode) for the generator.
 
-    def __init__(self, model: Any):
+    ``every_cell=True`` is the former grid path, kept as the baseline benchmarks and tests
+    compare with: every cell is a decoder query and the wanted cells' logits are gathered.
+    """
+
+    def __init__(self, model: Any, every_cell: bool = False):
         self.model = model.eval()
         self.specs: dict[str, ModalitySpec] = dict(model.specs)
+        self.every_cell = every_cell
 
     @property
     def device(self) -> torch.device:
@@ -74,6 +79,10 @@ class FourMPredictor:
         b, n = positions.shape[0], self.num_tokens(target)
         zeros = torch.zeros(b, n, dtype=torch.long, device=positions.device)
         wanted = torch.zeros(b, n, dtype=torch.bool, device=positions.device).scatter_(1, positions, True)
+        if self.every_cell:
+            mb = ModalityBatch(inputs=zeros, input_mask=~wanted, targets=zeros, target_mask=wanted)
+            logits = self.model.decode(target, mb, ctx, ctx_mask)
+            return logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1]))
         mb = ModalityBatch(inputs=zeros, input_mask=torch.zeros_like(wanted), targets=zeros,
                            target_mask=wanted)
         return self.model.decode(target, mb, ctx, ctx_mask, positions=positions)

@@ -120,6 +120,4 @@ def merge_cross_family(a: Parent, b: Parent, weights: tuple[float, float], regis
     actions = {"a": "copied from A", "b": "copied from B", "head": "concatenated"}
     for name, target in unique_state(merged).items():
         plan.add(name, actions.get(name.split(".", 1)[0], "new"), target.shape)
-    if hasattr(merged, "cover"):
-        merged.cover(union_records(a, b))
     return plan, merged

@@ -40,19 +40,27 @@ def shards(root: Path, registry) -> dict:
     return {"train": str(root / "train-0.tar"), "val": str(root / "val-0.tar")}
 
 
+def train(tmp_path: Path, registry, data: dict, model: dict, steps: int, init: Path | None = None) -> tuple:
+    """``fourm train``'s trainer on caption + rgb with the example config, this ``model`` section and ``steps``."""
+    raw = yaml.safe_load(EXAMPLE.read_text())
+    raw["model"] = model
+    raw["modalities"] = {"inputs": ["caption", "rgb"], "targets": ["caption", "rgb"], "settings": SETTINGS}
+    raw.pop("masking", None)
+    if init is not None:
+        raw["init"] = str(init)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(raw))
+    sets = [f"data.shards={data['train']}", f"data.val_shards={data['val']}", f"out_dir={tmp_path / 'run'}",
+            f"train.max_steps={steps}", "logging.progress=false", "train.device=cpu", f"eval.every={steps}",
+            "eval.num_batches=2", f"checkpoint.every={steps}", "optim.lr=5e-3", "optim.total_tokens=1M"]
+    trainer = Trainer(load_config(TrainConfig, str(tmp_path / "run.yaml"), sets), registry)
+    return trainer, trainer.fit()
+
+
 def test_loss_falls_under_fourm_train(tmp_path):
     registry = Registry.build(allow=["cm3"])
     data = shards(tmp_path / "shards", registry.with_overrides(SETTINGS))
-    raw = yaml.safe_load(EXAMPLE.read_text())
-    raw["model"] = {"family": "cm3", "dim": 32, "depth": 2, "num_heads": 2, "mask_prob": 0.5}
-    raw["modalities"] = {"inputs": ["caption", "rgb"], "targets": ["caption", "rgb"], "settings": SETTINGS}
-    raw.pop("masking", None)
-    (tmp_path / "cm3.yaml").write_text(yaml.safe_dump(raw))
-    sets = [f"data.shards={data['train']}", f"data.val_shards={data['val']}", f"out_dir={tmp_path / 'run'}",
-            "train.max_steps=40", "logging.progress=false", "train.device=cpu", "eval.every=40", "eval.num_batches=2",
-            "checkpoint.every=40", "optim.lr=5e-3", "optim.total_tokens=1M"]
-    trainer = Trainer(load_config(TrainConfig, str(tmp_path / "cm3.yaml"), sets), registry)
-    result = trainer.fit()
+    trainer, result = train(tmp_path, registry, data,
+                            {"family": "cm3", "dim": 32, "depth": 2, "num_heads": 2, "mask_prob": 0.5}, 40)
     assert trainer.family.name == "cm3" and isinstance(trainer.engine.module, CM3)
     first, last = result.evals[0], result.evals[-1]
     assert last["step"] == 40 and result.state.nonfinite_total == 0
@@ -84,17 +92,7 @@ def test_cross_merge_continues_under_fourm_train(tmp_path):
     _, fused = merge(*parents, "cross", tmp_path / "fused", registry=reg, echo=lambda m: None)
     exported = json.loads((fused / "config.json").read_text())
     assert exported["family"] == "cm3-cross"
-    raw = yaml.safe_load(EXAMPLE.read_text())
-    raw["model"] = {"family": "cm3-cross", **exported["model"]}
-    raw["modalities"] = {"inputs": ["caption", "rgb"], "targets": ["caption", "rgb"], "settings": SETTINGS}
-    raw.pop("masking", None)
-    raw["init"] = str(fused)
-    (tmp_path / "cross.yaml").write_text(yaml.safe_dump(raw))
-    sets = [f"data.shards={data['train']}", f"data.val_shards={data['val']}", f"out_dir={tmp_path / 'run'}",
-            "train.max_steps=30", "logging.progress=false", "train.device=cpu", "eval.every=30", "eval.num_batches=2",
-            "checkpoint.every=30", "optim.lr=5e-3", "optim.total_tokens=1M"]
-    trainer = Trainer(load_config(TrainConfig, str(tmp_path / "cross.yaml"), sets), registry)
-    result = trainer.fit()
+    trainer, result = train(tmp_path, registry, data, {"family": "cm3-cross", **exported["model"]}, 30, init=fused)
     assert isinstance(trainer.engine.module, CM3Cross) and not trainer.fresh_params
     first, last = result.evals[0], result.evals[-1]
     assert last["loss"] < first["loss"] * 0.8, (first, last)
