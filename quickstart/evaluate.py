@@ -50,8 +50,15 @@ def _grid_batch(arrays: list[np.ndarray]) -> ModalityBatch:
 
 
 def generate_values(model_dir: Path, tok_dir: Path, samples: list[dict], registry: Any,
-                    seed: int = 0) -> dict[str, list[Any]]:
-    """Greedy predictions: every target of :data:`FROM_RGB` from RGB, and RGB from the caption."""
+                    seed: int = 0, caption_samples: int = 0) -> dict[str, list[Any]]:
+    """Predictions: every target of :data:`FROM_RGB` from RGB (greedy), and RGB from the caption.
+
+    RGB determines each of its targets, so those are decoded greedily. A caption does not
+    determine an image: it leaves the floor's shade, the light and the exact positions open.
+    With ``caption_samples`` = K > 0, caption → RGB is the pixel mean of K sampled chains
+    (temperature 1, seeds ``seed``…``seed+K-1``): the point estimate a pixel error rewards
+    under that uncertainty. ``"caption->rgb/sample"`` keeps the first sample, for the pictures.
+    """
     reg, _, _ = read_checkpoint(model_dir, registry)
     model = FourM.from_pretrained(model_dir, reg).eval()
     predictor = FourMPredictor(model)
@@ -66,10 +73,15 @@ def generate_values(model_dir: Path, tok_dir: Path, samples: list[dict], registr
             out[target] = _decode(reg, toks[target], res, target)
         caption_ids = [s["tok_caption"].tolist() for s in samples]
         cond = {"caption": predictor.sequence_input("caption", caption_ids, len(samples))}
-        chain = GenerationSchedule(steps=[StepConfig(target="semseg", temperature=0.0),
-                                          StepConfig(target="rgb", temperature=0.0)])
-        res = gen.generate(cond, chain, seed=seed)
-        out["caption->rgb"] = _decode(reg, toks["rgb"], res, "rgb")
+        temperature = 1.0 if caption_samples else 0.0
+        chain = GenerationSchedule(steps=[StepConfig(target="semseg", temperature=temperature),
+                                          StepConfig(target="rgb", temperature=temperature)])
+        images = []
+        for k in range(max(caption_samples, 1)):
+            res = gen.generate(cond, chain, seed=seed + k)
+            images.append(np.stack([np.asarray(v, np.float64) for v in _decode(reg, toks["rgb"], res, "rgb")]))
+        out["caption->rgb/sample"] = [np.asarray(v, np.uint8) for v in images[0]]
+        out["caption->rgb"] = list(np.mean(images, axis=0).round().clip(0, 255).astype(np.uint8))
     return out
 
 

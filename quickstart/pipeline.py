@@ -93,6 +93,15 @@ def synth(run: Run) -> None:
                                                  per_shard=per), workers=s.workers, registry=run.registry)
 
 
+def fresh_tokenizer(run: Run, name: str) -> Any:
+    """An untrained VQ-VAE for dense modality ``name`` at this run's sizes and overrides."""
+    s = run.s
+    spec = run.registry.get_modality(name)
+    own = s.vq_overrides[name].fields() if name in s.vq_overrides else {}
+    return spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch,
+                                        norm_num_groups=s.vq_norm_groups, **own)
+
+
 def train_tokenizers(run: Run) -> None:
     from fourm_registry.tokenizers.data import dense_batches
     from fourm_registry.tokenizers.sequence import corpus_from_shards, sharing_specs, train_text_tokenizer
@@ -105,9 +114,7 @@ def train_tokenizers(run: Run) -> None:
         if (target / "config.json").is_file():
             continue
         _seed(s.seed * 1000 + index)  # initial weights independent of the tokenizers already made
-        spec = reg.get_modality(name)
-        tok = spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch,
-                                           norm_num_groups=s.vq_norm_groups)
+        tok = fresh_tokenizer(run, name)
         batches = dense_batches(tok, shards, reg, s.vq_batch, s.size, seed=s.seed)
         settings = TrainSettings(steps=s.vq_steps, batch_size=s.vq_batch, lr=s.vq_lr,
                                  warmup_steps=s.vq_steps // 10, sample_every=max(s.vq_steps // 2, 1),
@@ -183,11 +190,13 @@ def report(run: Run) -> None:
 
     s = run.s
     samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
-    preds = evaluate.generate_values(run.export, run.tokenizers, samples, run.registry, seed=s.seed)
+    preds = evaluate.generate_values(run.export, run.tokenizers, samples, run.registry, seed=s.seed,
+                                     caption_samples=s.caption_rgb_samples)
     base = evaluate.fit_baselines(str(run.data / "train"), run.registry)
     ceiling = evaluate.tokenizer_roundtrip(run.tokenizers, samples, run.registry)
     rows = evaluate.score(samples, preds, base, ceiling)
-    pics = rep.grids(samples, preds, run.registry, run.report_dir, s.picture_samples)
+    pics = rep.grids(samples, preds, run.registry, run.report_dir, s.picture_samples,
+                     caption_samples=s.caption_rgb_samples)
     result = json.loads((run.train_dir / "result.json").read_text())
     facts = {"settings": s.model_dump(), "train_steps": result["step"], "n_train": s.n_train,
              "n_eval": len(samples), "size": s.size, "params_m": _params_m(run.export),

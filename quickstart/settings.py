@@ -1,15 +1,30 @@
 """How big the quickstart run is: the ~26-minute demo, and a ~3.5-minute version for the test suite."""
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from fourm_synth.scene import CLASSES
 from fourm_registry.config import StrictModel
+from fourm_registry.tokenizers.vqconfig import Loss
 
 DENSE = ["rgb", "depth", "normal", "semseg"]
 SEQUENCES = ["caption", "det"]
+
+
+class VQOverride(StrictModel):
+    """What one modality's quickstart tokenizer changes from its plugin's VQ-VAE defaults.
+
+    Measured on the demo's data (README, "What each change bought"): L1+MSE gives normals a
+    flat floor; without dead-code replacement a plain floor patch of semseg is a few codes,
+    not 200, so the model has far fewer equivalent tokens to choose between."""
+
+    loss: Loss | None = None
+    replace_dead_codes: bool | None = None
+
+    def fields(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
 
 
 class QuickstartSettings(StrictModel):
@@ -28,6 +43,10 @@ class QuickstartSettings(StrictModel):
     vq_channels: list[int] = Field(default_factory=lambda: [16, 16, 32, 32])
     vq_norm_groups: int = Field(default=8, gt=0, description="must divide every vq_channels entry")
     vq_lr: float = Field(default=2e-3, gt=0)
+    vq_overrides: dict[str, VQOverride] = Field(
+        default_factory=lambda: {"normal": VQOverride(loss="l1_mse", replace_dead_codes=False),
+                                 "semseg": VQOverride(replace_dead_codes=False)},
+        description="per dense modality, VQ-VAE settings that differ from its plugin's (see README)")
     dim: int = Field(default=192, gt=0)
     depth: int = Field(default=4, gt=0, description="encoder and decoder blocks each")
     heads: int = Field(default=4, gt=0)
@@ -40,9 +59,19 @@ class QuickstartSettings(StrictModel):
     det_length: int = Field(default=48, gt=0)
     eval_samples: int = Field(default=32, gt=0)
     picture_samples: int = Field(default=4, ge=0)
+    caption_rgb_samples: int = Field(default=16, ge=0, description="caption → RGB: the mean of this "
+                                     "many sampled chains; 0: one greedy chain")
     seed: int = Field(default=0, ge=0, description="seeds every stage: synth, tokenizers, train, generate")
     threads: int = Field(default=2, ge=1, description="torch threads in every stage; results are "
                          "bit-identical for the same seed, threads and CPU kind")
+
+    @field_validator("vq_overrides")
+    @classmethod
+    def _dense_only(cls, value: dict[str, VQOverride]) -> dict[str, VQOverride]:
+        unknown = sorted(set(value) - set(DENSE))
+        if unknown:
+            raise ValueError(f"vq_overrides names {unknown}; the dense modalities are {DENSE}")
+        return value
 
     @classmethod
     def preset(cls, name: Literal["demo", "fast", "smoke"]) -> QuickstartSettings:
@@ -52,7 +81,8 @@ class QuickstartSettings(StrictModel):
             return cls(n_train=160, n_val=8, size=16, patch=4, spp=4, workers=1, dense_vocab=16,
                        vq_steps=30, vq_batch=8, vq_channels=[8, 8, 16], vq_norm_groups=8, dim=64, depth=1,
                        heads=2, train_steps=40, batch_size=16, input_tokens=32, target_tokens=32,
-                       caption_length=24, det_length=32, eval_samples=8, picture_samples=1)
+                       caption_length=24, det_length=32, eval_samples=8, picture_samples=1,
+                       caption_rgb_samples=2)
         return cls(  # the test suite's version: every stage at 32 px, ~3.5 min on 2 cores
             n_train=1000, n_val=16, size=32, patch=4, spp=4, workers=1, dense_vocab=32,
             vq_steps=250, vq_batch=16, vq_channels=[16, 16, 32], vq_norm_groups=8, dim=128, depth=2,

@@ -46,3 +46,4 @@ def test_bad_input_is_one_line(tmp_path, capsys):
     assert main([str(a), str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no metrics.json" in err
+

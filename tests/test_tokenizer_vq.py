@@ -135,3 +135,20 @@ def test_quantizer_ema_and_dead_code_replacement() -> None:
     before = q.embed.clone()
     q(torch.randn(1, 4, 2, 2))
     assert torch.equal(before, q.embed)  # no updates outside training
+
+
+def test_reconstruction_losses_by_name() -> None:
+    """Each named loss is what it says; L1 keeps a constant pull on small errors, L1+MSE adds
+    the quadratic term (the normal tokenizer's flat floor comes from that)."""
+    from fourm_registry.tokenizers.losses import reconstruction_loss
+
+    pred, target = torch.tensor([0.1, -0.2, 2.0]), torch.zeros(3)
+    l1, mse = float((pred.abs()).mean()), float((pred ** 2).mean())
+    assert reconstruction_loss("l1", pred, target).item() == pytest.approx(l1)
+    assert reconstruction_loss("mse", pred, target).item() == pytest.approx(mse)
+    assert reconstruction_loss("l1_mse", pred, target).item() == pytest.approx(l1 + mse)
+    smooth = float(torch.where(pred.abs() < 1, 0.5 * pred ** 2, pred.abs() - 0.5).mean())
+    assert reconstruction_loss("smooth_l1", pred, target).item() == pytest.approx(smooth)
+    small = torch.tensor([0.01], requires_grad=True)  # the gradient that flattens a floor
+    reconstruction_loss("l1", small, torch.zeros(1)).backward()
+    assert small.grad.item() == pytest.approx(1.0)

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from torch import nn
 
+from .losses import reconstruction_loss
+
 
 class DiffusionDecoder(nn.Module):
     def __init__(self, config: Any):
@@ -54,8 +56,7 @@ class DiffusionDecoder(nn.Module):
             target = noise
         else:
             target = sched.get_velocity(x0, noise, t)
-        fn = F.smooth_l1_loss if loss == "smooth_l1" else F.mse_loss
-        return fn(pred, target), pred
+        return reconstruction_loss(loss, pred, target), pred
 
     def sampling_scheduler(self, steps: int | None = None) -> DDIMScheduler:
         sched = DDIMScheduler.from_config(self.train_scheduler.config)

@@ -30,7 +30,7 @@ SETTING_DOCS: dict[str, str] = {
     "channels": "encoder/decoder width per level, one entry per level (log2(pixels_per_token)+1 levels)",
     "layers_per_block": "residual blocks per level",
     "norm_num_groups": "GroupNorm groups; every width must be a multiple of it",
-    "loss": "reconstruction loss: mse, smooth_l1 or cross_entropy (class maps)",
+    "loss": "reconstruction loss: mse, smooth_l1, l1, l1_mse or cross_entropy (class maps)",
     "commitment_weight": "weight of the commitment loss pulling encoder outputs to their codes",
     "ema_decay": "decay of the codebook's exponential moving average",
     "c_replace": "dead-code threshold divisor: codes used less than B·N/(c_replace·V) are replaced",

@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from ..config import StrictModel
 
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-Loss = Literal["mse", "smooth_l1", "cross_entropy"]
+Loss = Literal["mse", "smooth_l1", "l1", "l1_mse", "cross_entropy"]
 
 
 class VQVAEConfig(StrictModel):

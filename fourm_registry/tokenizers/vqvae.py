@@ -12,23 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from diffusers.models.autoencoders.vae import Decoder, Encoder
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import FourmError
+from .losses import reconstruction_loss
 from .vq import CosineQuantizer
 from .vqconfig import CONFIG_FILE, WEIGHTS_FILE, VQVAEConfig
-
-
-def reconstruction_loss(kind: str, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """MSE / smooth-L1 on values; cross-entropy over channels against the target's argmax."""
-    if kind == "cross_entropy":
-        return F.cross_entropy(pred, target.argmax(dim=1))
-    if kind == "smooth_l1":
-        return F.smooth_l1_loss(pred, target)
-    return F.mse_loss(pred, target)
 
 
 class VQVAE(nn.Module):

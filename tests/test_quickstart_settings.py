@@ -1,0 +1,29 @@
+"""The quickstart's settings: per-modality VQ-VAE overrides reach the tokenizers it trains."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from fourm_quickstart.pipeline import Run, fresh_tokenizer
+from fourm_quickstart.settings import QuickstartSettings
+
+
+def test_tokenizer_overrides_reach_the_vq_config(registry) -> None:
+    s = QuickstartSettings.preset("smoke")
+    run = Run(Path("unused"), s, registry)
+    for name, want in s.vq_overrides.items():
+        config = fresh_tokenizer(run, name).model.config
+        assert {k: getattr(config, k) for k in want.fields()} == want.fields()
+    plain = fresh_tokenizer(run, "rgb").model.config  # not overridden: the plugin's own
+    assert plain.loss == "mse" and plain.replace_dead_codes
+
+
+def test_bad_overrides_are_refused_when_read() -> None:
+    with pytest.raises(ValidationError, match="dense modalities"):
+        QuickstartSettings(vq_overrides={"caption": {"loss": "l1"}})
+    with pytest.raises(ValidationError):
+        QuickstartSettings(vq_overrides={"normal": {"loss": "l2"}})
+    with pytest.raises(ValidationError):
+        QuickstartSettings(vq_overrides={"normal": {"vocab_size": 8}})
