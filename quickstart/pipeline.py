@@ -189,20 +189,34 @@ def report(run: Run) -> None:
     from . import evaluate, report as rep
 
     s = run.s
-    samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
-    preds = evaluate.generate_values(run.export, run.tokenizers, samples, run.registry, seed=s.seed,
-                                     caption_samples=s.caption_rgb_samples)
+    held_out = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry),
+                                     s.eval_samples + s.dev_samples))
+    samples, dev = held_out[:s.eval_samples], held_out[s.eval_samples:]
+    candidates = evaluate.predict_all(run.export, run.tokenizers, held_out, run.registry, seed=s.seed,
+                                      k=s.decode_samples if dev else 0)
+    scored, kept = _split(candidates, len(samples))
     base = evaluate.fit_baselines(str(run.data / "train"), run.registry)
+    choice = (evaluate.choose({p: evaluate.score(dev, preds, base) for p, preds in kept.items()}) if dev
+              else dict.fromkeys(evaluate.DENSE_TARGETS, "greedy"))
+    preds = evaluate.assemble(scored, choice)
     ceiling = evaluate.tokenizer_roundtrip(run.tokenizers, samples, run.registry)
     rows = evaluate.score(samples, preds, base, ceiling)
-    pics = rep.grids(samples, preds, run.registry, run.report_dir, s.picture_samples,
-                     caption_samples=s.caption_rgb_samples)
+    evaluate.annotate(rows, samples, scored, base, choice)
+    pics = rep.grids(samples, preds, run.registry, run.report_dir, s.picture_samples, choice=choice,
+                     k=s.decode_samples)
     result = json.loads((run.train_dir / "result.json").read_text())
     facts = {"settings": s.model_dump(), "train_steps": result["step"], "n_train": s.n_train,
              "n_eval": len(samples), "size": s.size, "params_m": _params_m(run.export),
              "final_eval": result["evals"][-1] if result["evals"] else {}}
     md, page = rep.write(run.report_dir, rows, pics, facts)
     console.print(f"report: {md} and {page}")
+
+
+def _split(candidates: dict[str, dict[str, list]], n: int) -> tuple[dict, dict]:
+    """Predictions of the first ``n`` scenes (scored) and of the rest (dev), per protocol."""
+    head = {p: {t: v[:n] for t, v in d.items()} for p, d in candidates.items()}
+    tail = {p: {t: v[n:] for t, v in d.items()} for p, d in candidates.items()}
+    return head, tail
 
 
 def _params_m(export: Path) -> float:

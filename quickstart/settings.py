@@ -1,9 +1,9 @@
-"""How big the quickstart run is: the ~26-minute demo, and a ~3.5-minute version for the test suite."""
+"""How big the quickstart run is: the ~37-minute demo, and a ~3.5-minute version for the test suite."""
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from fourm_synth.scene import CLASSES
 from fourm_registry.config import StrictModel
@@ -28,7 +28,7 @@ class VQOverride(StrictModel):
 
 
 class QuickstartSettings(StrictModel):
-    """Every size of the run; the defaults are the ``demo`` preset (about 26 min on 2 cores)."""
+    """Every size of the run; the defaults are the ``demo`` preset (about 37 min on 2 cores)."""
 
     n_train: int = Field(default=3000, gt=0)
     n_val: int = Field(default=64, gt=0)
@@ -59,11 +59,20 @@ class QuickstartSettings(StrictModel):
     det_length: int = Field(default=48, gt=0)
     eval_samples: int = Field(default=32, gt=0)
     picture_samples: int = Field(default=4, ge=0)
-    caption_rgb_samples: int = Field(default=16, ge=0, description="caption → RGB: the mean of this "
-                                     "many sampled chains; 0: one greedy chain")
+    dev_samples: int = Field(default=32, ge=0, description="held-out scenes after the scored ones, "
+                             "on which each dense target's decoding is chosen")
+    decode_samples: int = Field(default=8, ge=0, description="K of the sampled decodings (mean or "
+                                "majority of K); 0: greedy only")
     seed: int = Field(default=0, ge=0, description="seeds every stage: synth, tokenizers, train, generate")
     threads: int = Field(default=2, ge=1, description="torch threads in every stage; results are "
                          "bit-identical for the same seed, threads and CPU kind")
+
+    @model_validator(mode="after")
+    def _val_split(self) -> QuickstartSettings:
+        if self.eval_samples + self.dev_samples > self.n_val:
+            raise ValueError(f"eval_samples + dev_samples ({self.eval_samples} + {self.dev_samples}) "
+                             f"exceed the {self.n_val} held-out scenes (n_val)")
+        return self
 
     @field_validator("vq_overrides")
     @classmethod
@@ -78,16 +87,16 @@ class QuickstartSettings(StrictModel):
         if name == "demo":
             return cls()
         if name == "smoke":  # every stage, tiny: what the determinism test repeats (≈1 min)
-            return cls(n_train=160, n_val=8, size=16, patch=4, spp=4, workers=1, dense_vocab=16,
+            return cls(n_train=160, size=16, patch=4, spp=4, workers=1, dense_vocab=16,
                        vq_steps=30, vq_batch=8, vq_channels=[8, 8, 16], vq_norm_groups=8, dim=64, depth=1,
                        heads=2, train_steps=40, batch_size=16, input_tokens=32, target_tokens=32,
                        caption_length=24, det_length=32, eval_samples=8, picture_samples=1,
-                       caption_rgb_samples=2)
+                       n_val=16, dev_samples=8, decode_samples=2)
         return cls(  # the test suite's version: every stage at 32 px, ~3.5 min on 2 cores
-            n_train=1000, n_val=16, size=32, patch=4, spp=4, workers=1, dense_vocab=32,
+            n_train=1000, n_val=32, size=32, patch=4, spp=4, workers=1, dense_vocab=32,
             vq_steps=250, vq_batch=16, vq_channels=[16, 16, 32], vq_norm_groups=8, dim=128, depth=2,
             heads=4, train_steps=800, batch_size=32, lr=2e-3, input_tokens=64, target_tokens=64,
-            caption_length=24, det_length=32, eval_samples=16, picture_samples=1,
+            caption_length=24, det_length=32, eval_samples=16, dev_samples=16, picture_samples=1,
         )
 
     @property

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from fourm_cli.app import build_app
+from fourm_quickstart.evaluate import DENSE_TARGETS, PROTOCOLS
 
 
 @pytest.mark.slow
@@ -23,9 +24,14 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     rows = {(r["target"], r["metric"]): r for r in json.loads((out / "metrics.json").read_text())["rows"]}
     assert {t for t, _ in rows} == {"depth", "normal", "semseg", "det", "caption", "caption->rgb"}
     assert all(isinstance(r["model"], float) and isinstance(r["tokenizer"], float) for r in rows.values())
+    for (target, _), r in rows.items():  # each row's decoding (chosen on the dev scenes) and the alternatives
+        assert r["decoding"] in PROTOCOLS
+        if target in DENSE_TARGETS:
+            assert set(r["by_decoding"]) == set(PROTOCOLS) and r["by_decoding"][r["decoding"]] == r["model"]
     report = (out / "report.md").read_text()
     for key in (("depth", "abs_rel_objects"), ("semseg", "miou")):  # it learned: better than the baseline
         assert rows[key]["model_better"], f"{key}: {rows[key]}\n{report}"
+    assert "## Decoding per target" in report
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html
     assert (out / "scene-0.png").is_file()
