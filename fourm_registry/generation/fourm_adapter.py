@@ -11,10 +11,12 @@ followed by ``[EOS]``, all visible.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..batch import Batch, ModalityBatch
 from ..spec import ModalitySpec
@@ -130,10 +132,6 @@ def row_major_head(model: Any, target: str) -> torch.Tensor | None:
     ``None`` where the model's ``decode`` takes no ``head_t`` or the head is not a bias-free
     linear on CPU.
     """
-    import inspect
-
-    from torch import nn
-
     if "head_t" not in inspect.signature(model.decode).parameters:
         return None
     lin = getattr(model.decoder_embeddings[target], "to_logits", None)

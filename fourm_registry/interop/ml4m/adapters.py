@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...errors import FourmError
+from ...tokenizers.losses import reconstruction_loss
 from .tokenizers import load_released_tokenizer, save_released_tokenizer
 
 DEFAULT_DIFFUSION_STEPS = 25  # what ml-4m's plotting utilities decode with
@@ -121,10 +122,7 @@ class ReleasedDenseModel(_Released):
         quant, code_loss, tokens, _ = r.encode(self._ids_input(x))
         self.quantizer.add(tokens.detach())
         pred = r.decode_quant(quant)
-        if self.loss == "cross_entropy":
-            rec = F.cross_entropy(pred, x.argmax(dim=1))
-        else:
-            rec = (F.smooth_l1_loss if self.loss == "smooth_l1" else F.mse_loss)(pred, x)
+        rec = reconstruction_loss(self.loss, pred, x)
         return {"loss": rec + code_loss, "recon_loss": rec, "commit_loss": code_loss}
 
     @torch.no_grad()
