@@ -161,6 +161,7 @@ def train_config(run: Run) -> dict[str, Any]:
         "optim": {"lr": s.lr, "warmup_tokens": tokens_per_step * max(s.train_steps // 20, 1),
                   "total_tokens": tokens_per_step * s.train_steps},
         "train": {"batch_size": s.batch_size, "max_steps": s.train_steps, "seed": s.seed},
+        "deepspeed": {"autocast": s.autocast},
         "checkpoint": {"every": max(s.train_steps // 4, 1), "keep_last": 1},
         "logging": {"every": max(s.train_steps // 20, 1)},
         "eval": {"every": max(s.train_steps // 4, 1), "num_batches": 2, "at_start": True},

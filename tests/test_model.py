@@ -151,6 +151,36 @@ def test_sdpa_matches_explicit_attention(registry):
     assert torch.allclose(a(batch).loss, b(batch).loss, atol=1e-5)
 
 
+def test_attention_under_cpu_bf16_autocast_runs_in_fp32_and_trains(registry):
+    """Under CPU bf16 autocast SDPA gets fp32 inputs (torch's bf16 CPU flash backward is slow)
+    and returns the caller's dtype; the loss stays close to fp32 and gradients reach every
+    attention weight."""
+    from fourm_registry.model import attention
+
+    seen = []
+    real = attention.F.scaled_dot_product_attention
+
+    def spy(q, k, v, **kw):
+        seen.append(q.dtype)
+        return real(q, k, v, **kw)
+
+    batch = make_batch(registry, DENSE_SEQ, seed=4)
+    torch.manual_seed(1)
+    model = build_model(SMALL_CFG, registry, DENSE_SEQ)
+    fp32 = model(batch).loss
+    attention.F.scaled_dot_product_attention = spy
+    try:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(batch).loss
+    finally:
+        attention.F.scaled_dot_product_attention = real
+    assert seen and set(seen) == {torch.float32}
+    assert abs(float(low) - float(fp32)) < 0.02 * abs(float(fp32))
+    low.backward()
+    qkv = [p for n, p in model.named_parameters() if n.endswith("attn.qkv.weight")]
+    assert qkv and all(p.grad is not None and p.grad.dtype == torch.float32 and p.grad.abs().sum() > 0 for p in qkv)
+
+
 def test_kv_cache_decoding_matches_full_decode(model, registry):
     batch = make_batch(registry, DENSE_SEQ, seed=5)
     cap = batch["caption"]

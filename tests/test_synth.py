@@ -11,7 +11,7 @@ from fourm_cli.app import build_app
 from fourm_modalities.labelers.geometry import normals_from_depth
 from fourm_synth.generate import SynthSettings, generate
 from fourm_synth.render import render
-from fourm_synth.scene import CLASSES, camera_basis, sample_scene
+from fourm_synth.scene import CLASSES, FLOOR_TONES, camera_basis, floor_radiance, floor_tone, sample_scene
 from fourm_registry import FourmError, read_samples
 
 SIZE = 96
@@ -69,9 +69,27 @@ def test_boxes_enclose_instance_masks_and_caption_names_visible_objects(rendered
             assert det["label"] == scene.objects[k].shape and det["score"] == 1.0
             assert (s["semseg"][ys, xs] == CLASSES.index(det["label"])).all()
             assert scene.objects[k].phrase() in s["caption"]
-        assert s["caption"].count(" a ") + 1 == len(visible) or len(visible) == 1
+        assert s["caption"].count(" a ") == len(visible)  # one per object, one for the floor
         assert np.allclose(np.linalg.norm(s["normal"], axis=-1), 1.0, atol=1e-5)
         assert s["rgb"].dtype == np.uint8 and s["rgb"].std() > 5
+
+
+def test_caption_ends_with_the_floor_tone_which_orders_rendered_floor_brightness() -> None:
+    """The tone word is what a caption says about most pixels: it must follow the rendered floor
+    (rank correlation of floor_radiance with the floor's mean pixel), and each word should name
+    about a quarter of the scene prior."""
+    scenes = [sample_scene(np.random.default_rng([11, i])) for i in range(12)]
+    floor_mean = []
+    for i, sc in enumerate(scenes):
+        s = render(sc, size=32, spp=4, seed=i)
+        floor_mean.append(s["rgb"][s["semseg"] == CLASSES.index("floor")].mean())
+        assert s["caption"].endswith(f" {floor_tone(sc)} floor")
+    ranks = [np.argsort(np.argsort(v)) for v in ([floor_radiance(sc) for sc in scenes], floor_mean)]
+    assert np.corrcoef(*ranks)[0, 1] > 0.9
+    rng = np.random.default_rng(5)
+    tones = [floor_tone(sample_scene(rng)) for _ in range(2000)]
+    words = [w for w, _ in FLOOR_TONES]
+    assert all(0.2 < tones.count(w) / len(tones) < 0.3 for w in words), {w: tones.count(w) for w in words}
 
 
 @pytest.mark.slow

@@ -219,3 +219,27 @@ def test_activation_checkpointing_recomputes_blocks_exactly(trained, registry):
     assert all(torch.allclose(grads[0][n], grads[1][n], atol=1e-6) for n in grads[0])
     assert math.isfinite(sum(float(g.norm()) for g in grads[1].values()))
     assert os.environ["WORLD_SIZE"] == "1"
+
+
+def test_autocast_bf16_runs_linears_in_bf16_and_keeps_fp32_weights(tmp_path, shards, registry):
+    """``deepspeed.autocast: bf16`` goes through DeepSpeed's own torch_autocast: the engine's
+    forward runs linear layers in bf16, while parameters, AdamW and the export stay fp32."""
+    seen: set[torch.dtype] = set()
+
+    def spy(model):
+        linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        linear.register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+        return model
+
+    trainer = Trainer(config(shards, tmp_path, "deepspeed.autocast=bf16", "train.max_steps=6",
+                             "eval.every=6", "checkpoint.every=6"), registry, model_wrapper=spy)
+    result = trainer.fit()
+    assert trainer.ds_config["torch_autocast"]["enabled"] and not trainer.ds_config["bf16"]["enabled"]
+    assert seen == {torch.bfloat16}
+    assert result.state.step == 6 and result.state.nonfinite_total == 0
+    assert result.evals[-1]["loss"] < result.evals[0]["loss"]
+    assert {p.dtype for p in trainer.engine.module.parameters()} == {torch.float32}
+    from safetensors import safe_open
+
+    with safe_open(str(tmp_path / "export" / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F32"}

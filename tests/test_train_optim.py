@@ -89,3 +89,13 @@ def test_generated_deepspeed_config():
     assert cfg["activation_checkpointing"]["partition_activations"] is False
     assert resolve_zero_stage(3, 1) == 3 and resolve_zero_stage("auto", 2) == 2
     assert resolve_zero_stage("auto", 1) == 0 and resolve_zero_stage("auto", 1, bf16=True) == 2
+
+
+def test_autocast_bf16_keeps_fp32_weights_and_needs_no_zero_stage():
+    cpu = torch.device("cpu")
+    cfg = build_ds_config(DeepSpeedSection(autocast="bf16"), micro_batch=8, world_size=1, device=cpu)
+    assert cfg["torch_autocast"] == {"enabled": True, "dtype": "bfloat16"}
+    assert cfg["bf16"]["enabled"] is False and cfg["zero_optimization"]["stage"] == 0
+    assert "torch_autocast" not in build_ds_config(DeepSpeedSection(), micro_batch=8, world_size=1, device=cpu)
+    with pytest.raises(ValueError, match="exclude each other"):
+        DeepSpeedSection(autocast="bf16", bf16="on")

@@ -16,8 +16,16 @@ from torch import nn
 
 def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
            impl: str = "sdpa") -> torch.Tensor:
-    """``softmax(q kᵀ / √d + mask) v`` for ``B×H×N×d`` tensors; ``impl="math"`` spells it out."""
+    """``softmax(q kᵀ / √d + mask) v`` for ``B×H×N×d`` tensors; ``impl="math"`` spells it out.
+
+    Under CPU bf16 autocast SDPA runs in fp32: torch's CPU flash-attention backward is 2.5×
+    slower in bf16 than in fp32 (measured at the demo's sizes), while the linear layers around
+    it gain 2.3× (``benchmarks/bench_autocast.py``)."""
     if impl == "sdpa":
+        if q.dtype == torch.bfloat16 and q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            with torch.autocast("cpu", enabled=False):
+                out = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask)
+            return out.to(q.dtype)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
     scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
     if mask is not None:
