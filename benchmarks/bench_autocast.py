@@ -15,14 +15,13 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_model import synthetic_batch
+from bench_model import synthetic_batch, train_step
 from profile_train_step import harness_model
 
 from fourm_registry.training.optim import GuardedAdamW
@@ -36,27 +35,16 @@ def measure(size: str, reps: int) -> dict[str, Any]:
     registry, model = harness_model("tiny", **cfg)
     batch = synthetic_batch(registry, batch_size, tokens, tokens)
     opt = GuardedAdamW(model.parameters(), lr=1e-4)
-
-    def step(bf16: bool) -> float:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = model(batch)
-        out.loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        return float(out.loss)
-
     with torch.no_grad():
         ref = float(model(batch).loss)
         with torch.autocast("cpu", dtype=torch.bfloat16):
             low = float(model(batch).loss)
     for bf16 in (False, True):  # warm-up; creates the AdamW state
-        step(bf16)
+        train_step(model, opt, batch, bf16)
     times: dict[bool, list[float]] = {False: [], True: []}
     for r in range(reps):
         for bf16 in ((False, True) if r % 2 == 0 else (True, False)):
-            start = time.perf_counter()
-            step(bf16)
-            times[bf16].append(time.perf_counter() - start)
+            times[bf16].append(train_step(model, opt, batch, bf16))
     fp32, bf16 = statistics.median(times[False]), statistics.median(times[True])
     return {"size": size, "batch": batch_size, "tokens_in_out": tokens, "fp32_s": round(fp32, 4),
             "autocast_bf16_s": round(bf16, 4), "ratio_fp32_over_bf16": round(fp32 / bf16, 3),

@@ -68,10 +68,14 @@ def set_attention(model: torch.nn.Module, impl: str) -> None:
             module.impl = impl
 
 
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: Any) -> float:
+def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, batch: Any, bf16: bool = False) -> float:
+    """Seconds for one forward + backward + optimizer step; ``bf16``: the forward under CPU bf16
+    autocast (what ``deepspeed.autocast: bf16`` does)."""
     t = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    model(batch).loss.backward()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        loss = model(batch).loss
+    loss.backward()
     opt.step()
     return time.perf_counter() - t
 
