@@ -51,8 +51,9 @@ class QuickstartSettings(StrictModel):
     depth: int = Field(default=4, gt=0, description="encoder and decoder blocks each")
     heads: int = Field(default=4, gt=0)
     train_steps: int = Field(default=2600, gt=0)
-    autocast: Literal["off", "bf16"] = Field(default="bf16", description="bf16 matmuls in training "
-                                             "(fp32 weights): 1.3x the steps per minute on this CPU")
+    autocast: Literal["off", "bf16", "auto"] = Field(
+        default="auto", description="bf16 matmuls in training (fp32 weights): 1.3x the steps per minute "
+        "on a CPU with AVX512-BF16; auto: bf16 only on such a CPU (elsewhere bf16 is emulated, 16x slower)")
     batch_size: int = Field(default=32, gt=0)
     lr: float = Field(default=1.5e-3, gt=0)
     input_tokens: int = Field(default=64, gt=0)
@@ -113,12 +114,19 @@ class QuickstartSettings(StrictModel):
                 "caption": {"max_length": self.caption_length, "vocab_size": self.text_vocab},
                 "det": {"max_length": self.det_length, "vocab_size": self.text_vocab}}
 
+    def _bf16_matmuls(self) -> bool:
+        import torch
+
+        from fourm_registry.training.deepspeed_config import resolve_autocast
+
+        return resolve_autocast(self.autocast, torch.device("cpu"))
+
     def estimate_minutes(self) -> float:
         """Wall-clock estimate on 2 CPU cores (calibrated on this project's 2-core machine)."""
         pixels = (self.size / 64) ** 2
         synth = (self.n_train + self.n_val) * pixels * (self.spp / 16) ** 0.5 / 25
         vq = len(DENSE) * self.vq_steps * self.vq_batch / 16 * pixels * 0.2
-        per_step = 0.45 if self.autocast == "bf16" else 0.58  # demo: 1,168 s / 2,600, 1,164 s / 2,000
+        per_step = 0.45 if self._bf16_matmuls() else 0.58  # demo: 1,168 s / 2,600, 1,164 s / 2,000
         train = self.train_steps * per_step * self.batch_size / 32 * (self.dim / 192) ** 2 * self.depth / 4
         scenes = (self.eval_samples + (self.dev_samples if self.decode_samples else 0)) / 64
         report = 15 + 245 * scenes * (1 + 2 * self.decode_samples) / 17 * pixels  # demo: 261 s

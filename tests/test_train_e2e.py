@@ -221,9 +221,13 @@ def test_activation_checkpointing_recomputes_blocks_exactly(trained, registry):
     assert os.environ["WORLD_SIZE"] == "1"
 
 
-def test_autocast_bf16_runs_linears_in_bf16_and_keeps_fp32_weights(tmp_path, shards, registry):
+def test_autocast_bf16_runs_linears_in_bf16_and_keeps_fp32_weights(tmp_path, shards, registry, monkeypatch, capsys):
     """``deepspeed.autocast: bf16`` goes through DeepSpeed's own torch_autocast: the engine's
-    forward runs linear layers in bf16, while parameters, AdamW and the export stay fp32."""
+    forward runs linear layers in bf16, while parameters, AdamW and the export stay fp32. Asked
+    for on a CPU that emulates bf16, the run says once that it will be slow."""
+    import fourm_registry.training.trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module, "native_cpu_bf16", lambda: False)
     seen: set[torch.dtype] = set()
 
     def spy(model):
@@ -236,6 +240,7 @@ def test_autocast_bf16_runs_linears_in_bf16_and_keeps_fp32_weights(tmp_path, sha
     result = trainer.fit()
     assert trainer.ds_config["torch_autocast"]["enabled"] and not trainer.ds_config["bf16"]["enabled"]
     assert seen == {torch.bfloat16}
+    assert capsys.readouterr().err.count("autocast: bf16 on a CPU without AVX512-BF16 or AMX") == 1
     assert result.state.step == 6 and result.state.nonfinite_total == 0
     assert result.evals[-1]["loss"] < result.evals[0]["loss"]
     assert {p.dtype for p in trainer.engine.module.parameters()} == {torch.float32}

@@ -8,6 +8,7 @@ import torch
 
 from fourm_registry.model import build_model
 from fourm_registry.training.config import DeepSpeedSection
+from fourm_registry.training import deepspeed_config
 from fourm_registry.training.deepspeed_config import build_ds_config, resolve_zero_stage
 from fourm_registry.training.optim import GuardedAdamW, TokenSchedule, param_groups, scaled_lr
 
@@ -99,3 +100,23 @@ def test_autocast_bf16_keeps_fp32_weights_and_needs_no_zero_stage():
     assert "torch_autocast" not in build_ds_config(DeepSpeedSection(), micro_batch=8, world_size=1, device=cpu)
     with pytest.raises(ValueError, match="exclude each other"):
         DeepSpeedSection(autocast="bf16", bf16="on")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_autocast_auto_is_bf16_only_where_the_cpu_multiplies_bf16_natively(monkeypatch, native):
+    """Without AVX512-BF16 or AMX, bf16 matmuls are emulated (a demo step measured 16x slower
+    than fp32 on an AVX2 EPYC), so ``auto`` keeps such a CPU in fp32."""
+    monkeypatch.setattr(deepspeed_config, "native_cpu_bf16", lambda: native)
+    cpu = torch.device("cpu")
+    cfg = build_ds_config(DeepSpeedSection(autocast="auto"), micro_batch=8, world_size=1, device=cpu)
+    assert ("torch_autocast" in cfg) is native and cfg["bf16"]["enabled"] is False
+    assert cfg["zero_optimization"]["stage"] == 0
+    forced = build_ds_config(DeepSpeedSection(autocast="auto", bf16="on"), micro_batch=8, world_size=1, device=cpu)
+    assert "torch_autocast" not in forced and forced["bf16"]["enabled"] is True  # explicit bf16 weights win
+    assert deepspeed_config.resolve_autocast("auto", torch.device("meta")) is False
+    assert deepspeed_config.resolve_autocast("off", cpu) is False and deepspeed_config.resolve_autocast("bf16", cpu)
+
+
+def test_native_cpu_bf16_reads_the_cpu_flags():
+    expected = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert deepspeed_config.native_cpu_bf16() is bool(expected)

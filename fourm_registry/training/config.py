@@ -120,7 +120,7 @@ class DeepSpeedSection(StrictModel):
 
     zero_stage: Literal["auto", 0, 1, 2, 3] = "auto"  # auto: 2, or 0 for a single fp32 rank
     bf16: Literal["auto", "on", "off"] = "auto"
-    autocast: Literal["off", "bf16"] = "off"  # bf16 matmuls under torch.autocast, fp32 weights and AdamW
+    autocast: Literal["off", "bf16", "auto"] = "off"  # bf16 matmuls, fp32 weights; auto: where the CPU has native bf16
     gradient_clipping: float = Field(default=1.0, ge=0)  # 0 disables
     gradient_accumulation: int = Field(default=1, gt=0)
     activation_checkpointing: bool = False  # recompute transformer blocks in backward
@@ -129,7 +129,7 @@ class DeepSpeedSection(StrictModel):
 
     @model_validator(mode="after")
     def _one_precision(self) -> DeepSpeedSection:
-        if self.autocast != "off" and self.bf16 == "on":
+        if self.autocast == "bf16" and self.bf16 == "on":
             raise ValueError("bf16: on (bf16 weights through ZeRO) and autocast: bf16 (fp32 weights, "
                              "bf16 matmuls) exclude each other; autocast turns bf16: auto off")
         return self

@@ -14,6 +14,8 @@ Choices that depend on the machine are resolved here, once:
   section. It needs no ZeRO stage, so it suits one CPU process: on a CPU with AVX512-BF16,
   matmuls run 2.2–3.3× faster in bf16 than in fp32 (measured from 2048×192·192×576 to
   2048³ on this project's 2-core machine; whole steps: ``benchmarks/bench_autocast.py``).
+  Without it the same step is 16× *slower* (AVX2 AMD EPYC, which emulates bf16 matmuls):
+  ``autocast: auto`` is bf16 only on a CPU with AVX512-BF16 or AMX, off elsewhere.
 """
 from __future__ import annotations
 
@@ -39,6 +41,18 @@ def resolve_bf16(setting: str, device: torch.device) -> bool:
     return device.type == "cuda" and torch.cuda.is_bf16_supported()
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AVX512-BF16 or AMX tiles)."""
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def resolve_autocast(setting: str, device: torch.device) -> bool:
+    """``autocast: auto`` is on for a CPU with native bf16; on CUDA ``bf16: auto`` is the path."""
+    if setting == "auto":
+        return device.type == "cpu" and native_cpu_bf16()
+    return setting == "bf16"
+
+
 def build_ds_config(section: DeepSpeedSection, *, micro_batch: int, world_size: int,
                     device: torch.device, num_params: int | None = None) -> dict[str, Any]:
     """A complete DeepSpeed config dict (``extra`` entries are merged in last).
@@ -46,7 +60,8 @@ def build_ds_config(section: DeepSpeedSection, *, micro_batch: int, world_size: 
     ZeRO's gradient buckets are capped at the model's size: DeepSpeed allocates a whole
     bucket each step, and its 5e8-element default costs seconds per step for a small model.
     """
-    bf16 = section.autocast == "off" and resolve_bf16(section.bf16, device)
+    autocast = resolve_autocast(section.autocast, device) and section.bf16 != "on"  # bf16 weights asked for
+    bf16 = not autocast and resolve_bf16(section.bf16, device)
     stage = resolve_zero_stage(section.zero_stage, world_size, bf16)
     zero: dict[str, Any] = {"stage": stage}
     if stage in (1, 2):
@@ -65,7 +80,7 @@ def build_ds_config(section: DeepSpeedSection, *, micro_batch: int, world_size: 
         "wall_clock_breakdown": False,
         "zero_allow_untested_optimizer": True,  # the client AdamW is a plain torch optimizer
     }
-    if section.autocast == "bf16":
+    if autocast:
         config["torch_autocast"] = {"enabled": True, "dtype": "bfloat16"}
     if section.activation_checkpointing:
         config["activation_checkpointing"] = {
