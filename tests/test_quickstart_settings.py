@@ -27,3 +27,25 @@ def test_bad_overrides_are_refused_when_read() -> None:
         QuickstartSettings(vq_overrides={"normal": {"loss": "l2"}})
     with pytest.raises(ValidationError):
         QuickstartSettings(vq_overrides={"normal": {"vocab_size": 8}})
+
+
+def test_the_demo_uses_bf16_autocast_only_where_the_cpu_has_it(monkeypatch) -> None:
+    """The demo's train stage runs ``autocast: auto``; its time estimate follows what that
+    resolves to (fp32 steps cost more where bf16 is emulated and so not used)."""
+    from fourm_quickstart.pipeline import train_config
+    from fourm_registry.training import deepspeed_config
+
+    s = QuickstartSettings()
+    assert s.autocast == "auto"
+    assert train_config(Run(Path("unused"), s, _Registry()))["deepspeed"]["autocast"] == "auto"
+    estimates = {}
+    for native in (True, False):
+        monkeypatch.setattr(deepspeed_config, "native_cpu_bf16", lambda native=native: native)
+        estimates[native] = s.estimate_minutes()
+    assert estimates[False] > estimates[True]
+    assert QuickstartSettings.preset("fast").autocast == "off"  # the suite stays in fp32 everywhere
+
+
+class _Registry:
+    def with_overrides(self, _settings):
+        return self
