@@ -93,40 +93,17 @@ def synth(run: Run) -> None:
                                                  per_shard=per), workers=s.workers, registry=run.registry)
 
 
-def fresh_tokenizer(run: Run, name: str) -> Any:
-    """An untrained VQ-VAE for dense modality ``name`` at this run's sizes and overrides."""
-    s = run.s
-    spec = run.registry.get_modality(name)
-    own = s.vq_overrides[name].fields() if name in s.vq_overrides else {}
-    return spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch,
-                                        norm_num_groups=s.vq_norm_groups, **own)
-
-
 def train_tokenizers(run: Run) -> None:
-    from fourm_registry.tokenizers.data import dense_batches
     from fourm_registry.tokenizers.sequence import corpus_from_shards, sharing_specs, train_text_tokenizer
-    from fourm_registry.tokenizers.training import TrainSettings, train_dense_tokenizer
+
+    from .tokenizers import train_dense
 
     s, reg = run.s, run.registry
-    shards = str(run.data / "train")
-    for index, name in enumerate(DENSE):
-        target = run.tokenizers / name
-        if (target / "config.json").is_file():
-            continue
-        _seed(s.seed * 1000 + index)  # initial weights independent of the tokenizers already made
-        tok = fresh_tokenizer(run, name)
-        batches = dense_batches(tok, shards, reg, s.vq_batch, s.size, seed=s.seed)
-        settings = TrainSettings(steps=s.vq_steps, batch_size=s.vq_batch, lr=s.vq_lr,
-                                 warmup_steps=s.vq_steps // 10, sample_every=max(s.vq_steps // 2, 1),
-                                 save_every=s.vq_steps + 1, log_every=max(s.vq_steps // 10, 1))
-        log_dir = run.tokenizers / "logs" / name
-        log_dir.mkdir(parents=True, exist_ok=True)
-        train_dense_tokenizer(tok, batches, settings, out_dir=log_dir)
-        tok.save_pretrained(target)
+    train_dense(run)
     text_dir = run.tokenizers / "text"
     if not (text_dir / "tokenizer.json").is_file():
         specs = sharing_specs(reg, "text")
-        corpus = list(corpus_from_shards(shards, reg, specs))
+        corpus = list(corpus_from_shards(str(run.data / "train"), reg, specs))
         train_text_tokenizer(corpus, reg, "text", vocab_size=s.text_vocab, min_frequency=1) \
             .save_pretrained(text_dir)
 
@@ -185,6 +162,8 @@ def train(run: Run) -> None:
 
 
 def report(run: Run) -> None:
+    import torch
+
     from fourm_registry.shards import read_samples
 
     from . import evaluate, report as rep
@@ -193,8 +172,9 @@ def report(run: Run) -> None:
     held_out = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry),
                                      s.eval_samples + s.dev_samples))
     samples, dev = held_out[:s.eval_samples], held_out[s.eval_samples:]
-    candidates = evaluate.predict_all(run.export, run.tokenizers, held_out, run.registry, seed=s.seed,
-                                      k=s.decode_samples if dev else 0)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16_matmuls()):  # as in training
+        candidates = evaluate.predict_all(run.export, run.tokenizers, held_out, run.registry, seed=s.seed,
+                                          k=s.decode_samples if dev else 0)
     scored, kept = _split(candidates, len(samples))
     base = evaluate.fit_baselines(str(run.data / "train"), run.registry)
     choice = (evaluate.choose({p: evaluate.score(dev, preds, base) for p, preds in kept.items()}) if dev

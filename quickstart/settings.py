@@ -43,6 +43,8 @@ class QuickstartSettings(StrictModel):
     vq_channels: list[int] = Field(default_factory=lambda: [16, 16, 32, 32])
     vq_norm_groups: int = Field(default=8, gt=0, description="must divide every vq_channels entry")
     vq_lr: float = Field(default=2e-3, gt=0)
+    vq_workers: int = Field(default=2, ge=1, description="dense tokenizers trained side by side, in "
+                            "processes of threads // vq_workers threads each")
     vq_overrides: dict[str, VQOverride] = Field(
         default_factory=lambda: {"normal": VQOverride(loss="l1_mse", replace_dead_codes=False),
                                  "semseg": VQOverride(replace_dead_codes=False)},
@@ -52,8 +54,8 @@ class QuickstartSettings(StrictModel):
     heads: int = Field(default=4, gt=0)
     train_steps: int = Field(default=2600, gt=0)
     autocast: Literal["off", "bf16", "auto"] = Field(
-        default="auto", description="bf16 matmuls in training (fp32 weights): 1.3x the steps per minute "
-        "on a CPU with AVX512-BF16; auto: bf16 only on such a CPU (elsewhere bf16 is emulated, 16x slower)")
+        default="auto", description="bf16 matmuls (fp32 weights) in training the model and the VQ-VAEs, "
+        "and in generation; auto: only on a CPU with AVX512-BF16 or AMX (elsewhere bf16 is emulated, 16x slower)")
     batch_size: int = Field(default=32, gt=0)
     lr: float = Field(default=1.5e-3, gt=0)
     input_tokens: int = Field(default=64, gt=0)
@@ -114,7 +116,8 @@ class QuickstartSettings(StrictModel):
                 "caption": {"max_length": self.caption_length, "vocab_size": self.text_vocab},
                 "det": {"max_length": self.det_length, "vocab_size": self.text_vocab}}
 
-    def _bf16_matmuls(self) -> bool:
+    def bf16_matmuls(self) -> bool:
+        """What ``autocast`` resolves to on this CPU (training, tokenizers and generation alike)."""
         import torch
 
         from fourm_registry.training.deepspeed_config import resolve_autocast
@@ -125,9 +128,12 @@ class QuickstartSettings(StrictModel):
         """Wall-clock estimate on 2 CPU cores (calibrated on this project's 2-core machine)."""
         pixels = (self.size / 64) ** 2
         synth = (self.n_train + self.n_val) * pixels * (self.spp / 16) ** 0.5 / 25
-        vq = len(DENSE) * self.vq_steps * self.vq_batch / 16 * pixels * 0.2
-        per_step = 0.45 if self._bf16_matmuls() else 0.58  # demo: 1,168 s / 2,600, 1,164 s / 2,000
+        bf16 = self.bf16_matmuls()
+        # one VQ step 0.2 s at 2 threads; bf16 1.34x, two side by side at 1 thread 1.27x (measured)
+        vq = len(DENSE) * self.vq_steps * self.vq_batch / 16 * pixels * 0.2 * (0.75 if bf16 else 1) \
+            * (0.8 if self.vq_workers > 1 else 1)
+        per_step = 0.45 if bf16 else 0.58  # demo: 1,168 s / 2,600, 1,164 s / 2,000
         train = self.train_steps * per_step * self.batch_size / 32 * (self.dim / 192) ** 2 * self.depth / 4
         scenes = (self.eval_samples + (self.dev_samples if self.decode_samples else 0)) / 64
-        report = 15 + 245 * scenes * (1 + 2 * self.decode_samples) / 17 * pixels  # demo: 261 s
+        report = 15 + 245 * scenes * (1 + 2 * self.decode_samples) / 17 * pixels * (0.67 if bf16 else 1)
         return round((synth + vq + train + report) / 60 + 1, 1)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from fourm_quickstart.pipeline import Run, fresh_tokenizer
+from fourm_quickstart.pipeline import Run
+from fourm_quickstart.tokenizers import fresh_tokenizer
 from fourm_quickstart.settings import QuickstartSettings
 
 

@@ -35,6 +35,8 @@ class TrainSettings(StrictModel):
     save_every: int = Field(default=1000, gt=0)
     seed: int = 0
     device: str = "cpu"
+    autocast: bool = Field(default=False, description="bf16 autocast for the encoder and decoder; weights, "
+                           "the quantiser, the loss and AdamW stay fp32 (worth it only with native bf16)")
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
@@ -102,7 +104,8 @@ def train_dense_tokenizer(
                 x = next(batches).to(device)
                 if step == 1:
                     model.fit_standardization(x)
-                outputs = model(x)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.autocast):
+                    outputs = model(x)
                 opt.zero_grad(set_to_none=True)
                 outputs["loss"].backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)

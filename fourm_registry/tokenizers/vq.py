@@ -46,6 +46,11 @@ class CosineQuantizer(nn.Module):
         return F.embedding(indices, self.embed).permute(0, 3, 1, 2).contiguous()
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Always in fp32, also under autocast: a bf16 similarity would flip near-tied codes."""
+        with torch.autocast(z.device.type, enabled=False):
+            return self._forward(z)
+
+    def _forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, d, h, w = z.shape
         flat = F.normalize(z.float().permute(0, 2, 3, 1).reshape(-1, d), dim=-1)
         idx = self.nearest(flat)

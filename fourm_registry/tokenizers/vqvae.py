@@ -97,7 +97,7 @@ class VQVAE(nn.Module):
             recon_loss, recon = self.decoder.training_loss(z_q, target, self.config.loss)
         else:
             recon = self.decoder(z_q)
-            recon_loss = reconstruction_loss(self.config.loss, recon, target)
+            recon_loss = reconstruction_loss(self.config.loss, recon.float(), target)  # fp32 under autocast
         return {"loss": recon_loss + commit, "recon_loss": recon_loss, "commit_loss": commit,
                 "indices": indices, "recon": recon}
 
