@@ -75,6 +75,9 @@ def build_app(registry: Any = None) -> typer.Typer:
 
 
 def main() -> None:
+    from fourm_registry.allocator import tune_malloc
+
+    tune_malloc()  # before torch allocates anything large
     debug = "--debug" in sys.argv or bool(os.environ.get("FOURM_DEBUG"))
     try:
         app = build_app()

@@ -72,10 +72,12 @@ def _child(out: str, settings: dict[str, Any], allow: list[str], index: int, nam
     """One tokenizer in a spawned process: the same registry, settings and determinism."""
     import torch
 
+    from fourm_registry.allocator import tune_malloc
     from fourm_registry.registry import Registry
 
     from .pipeline import Run
 
+    tune_malloc()  # a spawned process starts with glibc's defaults
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     run = Run(Path(out), QuickstartSettings.model_validate(settings), Registry.build(allow=allow))

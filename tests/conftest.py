@@ -5,6 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 from fourm_registry import Registry
+from fourm_registry.allocator import tune_malloc
+
+tune_malloc()  # the suite runs with the allocator the `fourm` command uses
 
 
 @pytest.fixture

@@ -50,3 +50,27 @@ def test_the_demo_uses_bf16_autocast_only_where_the_cpu_has_it(monkeypatch) -> N
 class _Registry:
     def with_overrides(self, _settings):
         return self
+
+
+def test_tokenizers_train_side_by_side_only_where_a_fresh_process_rebuilds_the_registry(registry) -> None:
+    """Spawned tokenizer workers rebuild the registry from plugin names; an injected plugin
+    object cannot be loaded by name, so such a registry trains them one after another."""
+    from fourm_quickstart.tokenizers import rebuild_recipe
+    from fourm_registry.registry import Registry
+
+    assert rebuild_recipe(registry) == []  # the built-ins only: a fresh Registry.build(allow=[])
+
+    class Injected:
+        """A plugin object with no hooks, as a test would register."""
+
+    assert rebuild_recipe(Registry.build(Injected(), allow=[])) is None
+    assert QuickstartSettings().vq_workers == 2
+    with pytest.raises(ValidationError):
+        QuickstartSettings(vq_workers=0)
+
+
+def test_the_estimate_counts_tokenizers_side_by_side(monkeypatch) -> None:
+    from fourm_registry.training import deepspeed_config
+
+    monkeypatch.setattr(deepspeed_config, "native_cpu_bf16", lambda: False)
+    assert QuickstartSettings(vq_workers=1).estimate_minutes() > QuickstartSettings().estimate_minutes()

@@ -103,3 +103,25 @@ def test_divae_trains_and_samples_with_25_ddim_steps(registry, tmp_path: Path) -
     assert loaded.config.decoder == "diffusion"
     again = loaded.decode(tokens, generator=torch.Generator().manual_seed(0))
     assert np.array_equal(again[0], images[0])  # same weights, same noise → same sample
+
+
+def test_autocast_training_runs_the_convolutions_in_bf16_and_the_quantiser_in_fp32(registry) -> None:
+    """``TrainSettings(autocast=True)``: the encoder's output is bf16, yet the codes are those
+    an fp32 quantiser picks (a bf16 similarity could flip near ties) and the weights stay fp32."""
+    tok = _tiny_rgb(registry, vocab=32)
+    q = tok.model.quantizer.eval()
+    z = torch.randn(4, q.dim, 4, 4)
+    plain = q(z)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z_q, idx, loss = q(z.bfloat16())
+    assert torch.equal(idx, q(z.bfloat16().float())[1]) and loss.dtype == torch.float32
+    assert z_q.dtype == torch.bfloat16 and plain[0].dtype == torch.float32
+    seen: list[torch.dtype] = []
+    handle = tok.model.encoder.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    x = np.stack([tok.prepare(v) for v in palette_images(8, seed=5)])
+    history = train_dense_tokenizer(tok, tensor_batches(x, 4), TrainSettings(steps=3, log_every=1, autocast=True),
+                                    progress=False)
+    handle.remove()
+    assert seen[:3] == [torch.bfloat16] * 3
+    assert all(np.isfinite(r["loss"]) for r in history)
+    assert {p.dtype for p in tok.model.parameters()} == {torch.float32}
