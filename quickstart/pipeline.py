@@ -47,14 +47,15 @@ def _reproducible(settings: QuickstartSettings) -> Iterator[None]:
     """
     import torch
 
-    threads, was_deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    from fourm_registry.determinism import deterministic_kernels
+
+    threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        yield
+        with deterministic_kernels(warn_only=True):
+            yield
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(was_deterministic)
 
 
 def _seed(seed: int) -> None:

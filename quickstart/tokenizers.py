@@ -80,6 +80,7 @@ def _child(out: str, settings: dict[str, Any], allow: list[str], index: int, nam
     tune_malloc()  # a spawned process starts with glibc's defaults
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False  # as fourm_registry.determinism does
     run = Run(Path(out), QuickstartSettings.model_validate(settings), Registry.build(allow=allow))
     train_one(run, index, name, progress=False)
 

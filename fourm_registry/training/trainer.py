@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..determinism import deterministic_kernels
 from ..errors import FourmError
 from .batching import count_tokens, move_batch
 from .build import build_model_for, enable_activation_checkpointing, resolve_modalities, run_family
@@ -58,10 +59,8 @@ class Trainer:
     def setup(self) -> None:
         cfg = self.cfg
         self.dist: DistInfo = init_distributed(self._local_rank, cfg.train.device)
-        if cfg.train.deterministic:
-            if self.dist.device.type == "cuda":
-                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-            torch.use_deterministic_algorithms(True)
+        if cfg.train.deterministic and self.dist.device.type == "cuda":
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         self.registry, self.specs = resolve_modalities(cfg.modalities, self.registry)
         self.family, self.model_cfg = run_family(cfg, self.registry, self.specs)
         self.paths = cfg.paths()
@@ -122,11 +121,9 @@ class Trainer:
 
     # -- the loop --------------------------------------------------------------------
     def fit(self) -> TrainResult:
-        deterministic_before = torch.are_deterministic_algorithms_enabled()
-        try:
+        # process-wide switches, left as they were found (tests, notebooks)
+        with deterministic_kernels(enabled=self.cfg.train.deterministic):
             return self._fit()
-        finally:  # a process-wide switch: leave it as we found it (tests, notebooks)
-            torch.use_deterministic_algorithms(deterministic_before)
 
     def _fit(self) -> TrainResult:
         self.setup()
