@@ -15,26 +15,10 @@ from typing import Any
 
 from rich.console import Console
 
+from .run import Run, _seed
 from .settings import DENSE, SEQUENCES, QuickstartSettings
 
 console = Console(stderr=True)
-
-
-class Run:
-    """Paths of one quickstart run and the registry sized for it."""
-
-    def __init__(self, out: Path, settings: QuickstartSettings, registry: Any):
-        self.out, self.s = Path(out), settings
-        self.registry = registry.with_overrides(settings.modality_settings())
-        self.data = self.out / "data"
-        self.tokenizers = self.out / "tokenizers"
-        self.tokens = self.out / "tokens"
-        self.train_dir = self.out / "train"
-        self.report_dir = self.out
-
-    @property
-    def export(self) -> Path:
-        return self.train_dir / "export"
 
 
 @contextmanager
@@ -56,19 +40,6 @@ def _reproducible(settings: QuickstartSettings) -> Iterator[None]:
             yield
     finally:
         torch.set_num_threads(threads)
-
-
-def _seed(seed: int) -> None:
-    """Every global random stream, so a stage gives the same result whatever ran before it in
-    this process (a resumed run skips stages a fresh one runs)."""
-    import random
-
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _stage(name: str, done: bool, fn: Callable[[], None]) -> float:

@@ -33,7 +33,7 @@ def train_one(run: Any, index: int, name: str, progress: bool = True) -> None:
     from fourm_registry.tokenizers.data import dense_batches
     from fourm_registry.tokenizers.training import TrainSettings, train_dense_tokenizer
 
-    from .pipeline import _seed
+    from .run import _seed
 
     s = run.s
     _seed(s.seed * 1000 + index)  # initial weights independent of the tokenizers already made
@@ -75,7 +75,7 @@ def _child(out: str, settings: dict[str, Any], allow: list[str], index: int, nam
     from fourm_registry.allocator import tune_malloc
     from fourm_registry.registry import Registry
 
-    from .pipeline import Run
+    from .run import Run
 
     tune_malloc()  # a spawned process starts with glibc's defaults
     torch.set_num_threads(threads)
