@@ -23,14 +23,14 @@ import torch
 
 
 def _tokenizer() -> Any:
+    """The quickstart's own fresh rgb tokenizer, at the demo's settings."""
+    from fourm_quickstart.run import Run
     from fourm_quickstart.settings import QuickstartSettings
+    from fourm_quickstart.tokenizers import fresh_tokenizer
     from fourm_registry.registry import Registry
 
     s = QuickstartSettings()
-    registry = Registry.build(allow=[]).with_overrides(s.modality_settings())
-    spec = registry.get_modality("rgb")
-    return spec.tokenizer.factory.fresh(spec, channels=list(s.vq_channels), pixels_per_token=s.patch,
-                                        norm_num_groups=s.vq_norm_groups), s
+    return fresh_tokenizer(Run(Path("unused"), s, Registry.build(allow=[])), "rgb"), s
 
 
 def seconds_per_step(threads: int, bf16: bool, steps: int) -> float:
@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for n, t in times.items()}
     for name, row in rows.items():
         print(f"{name:30s} {row['s_per_step']:.4f} s per step of the machine  {row['speedup']:.2f}x", flush=True)
-    result = {"native_cpu_bf16": torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported(),
-              "rows": rows}
+    from fourm_registry.training.deepspeed_config import native_cpu_bf16
+
+    result = {"native_cpu_bf16": native_cpu_bf16(), "rows": rows}
     if args.json:
         args.json.write_text(json.dumps(result))
     print(json.dumps(result))

@@ -47,6 +47,11 @@ def distribution_of(plugin_name: str) -> str | None:
     return None
 
 
+def entry_point_names() -> list[str]:
+    """Names of every installed ``fourm`` entry point, built-ins included."""
+    return [ep.name for ep, _ in _entry_points()]
+
+
 def third_party_plugins() -> list[str]:
     """Entry-point names of every installed plugin that is not fourm's own."""
     return [ep.name for ep, dist in _entry_points()

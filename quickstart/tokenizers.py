@@ -56,12 +56,12 @@ def train_one(run: Any, index: int, name: str, progress: bool = True) -> None:
 def rebuild_recipe(registry: Any) -> list[str] | None:
     """The third-party plugin names a fresh process loads to rebuild ``registry``; ``None``
     when one of its plugins is an object that cannot be loaded by name."""
-    from fourm_registry.plugins import CORE_PLUGIN, _entry_points, third_party_plugins
+    from fourm_registry.plugins import CORE_PLUGIN, entry_point_names, third_party_plugins
 
     pm = registry.plugin_manager
     if pm is None:
         return None
-    by_name = {ep.name for ep, _ in _entry_points()} | {CORE_PLUGIN}
+    by_name = set(entry_point_names()) | {CORE_PLUGIN}
     names = [name for name, _ in pm.list_name_plugin()]
     if any(name not in by_name for name in names):
         return None
@@ -73,16 +73,16 @@ def _child(out: str, settings: dict[str, Any], allow: list[str], index: int, nam
     import torch
 
     from fourm_registry.allocator import tune_malloc
+    from fourm_registry.determinism import deterministic_kernels
     from fourm_registry.registry import Registry
 
     from .run import Run
 
     tune_malloc()  # a spawned process starts with glibc's defaults
     torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.utils.deterministic.fill_uninitialized_memory = False  # as fourm_registry.determinism does
     run = Run(Path(out), QuickstartSettings.model_validate(settings), Registry.build(allow=allow))
-    train_one(run, index, name, progress=False)
+    with deterministic_kernels(warn_only=True):  # as the parent's run
+        train_one(run, index, name, progress=False)
 
 
 def train_dense(run: Any) -> None:
