@@ -79,9 +79,13 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
     caption_ids = [s["tok_caption"].tolist() for s in samples]
     caption = {"caption": predictor.sequence_input("caption", caption_ids, len(samples))}
 
+    chain_semseg: list[list[Any]] = []  # the semseg each caption -> rgb draw went through
+
     def run(cond: dict, steps: list[StepConfig], target: str, seed: int) -> list[Any]:
         with torch.no_grad():
             res = gen.generate(cond, GenerationSchedule(steps=steps), seed=seed)
+        if target == "rgb":
+            chain_semseg.append(_decode(reg, toks["semseg"], res, "semseg"))
         return _decode(reg, toks[target], res, target)
 
     def draw(target: str, how: dict, seed: int) -> list[Any]:
@@ -90,6 +94,7 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
         return run(rgb, [StepConfig(target=target, condition_on=["rgb"], **how)], target, seed)
 
     greedy = {t: draw(t, SAMPLED["greedy"], seed) for t in FROM_RGB + ["caption->rgb"]}
+    greedy["caption->semseg"] = chain_semseg[-1]
     out = {"greedy": greedy}
     for name in PROTOCOLS[1:] if k else ():
         out[name] = dict(greedy)
@@ -98,6 +103,7 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
             out[name][target] = _point_estimate(target, draws)
             if target == "caption->rgb":
                 out[name]["caption->rgb/sample"] = draws[0]
+                out[name]["caption->semseg/sample"] = chain_semseg[-k]
     return out
 
 
@@ -133,8 +139,12 @@ def assemble(candidates: dict[str, dict[str, list[Any]]], choice: dict[str, str]
     preds = dict(candidates["greedy"])
     for target, protocol in choice.items():
         preds[target] = candidates[protocol][target]
-        if target == "caption->rgb" and "caption->rgb/sample" in candidates[protocol]:
-            preds["caption->rgb/sample"] = candidates[protocol]["caption->rgb/sample"]
+    # One sampled caption -> semseg -> rgb chain for the pictures, even when greedy is scored:
+    # the chosen protocol's first draw, else the first sampled protocol's.
+    sampled = [p for p in (choice.get("caption->rgb"), *PROTOCOLS[1:]) if p in candidates and p != "greedy"]
+    if sampled:
+        for key in ("caption->semseg/sample", "caption->rgb/sample"):
+            preds[key] = candidates[sampled[0]][key]
     return preds
 
 

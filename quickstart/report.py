@@ -16,9 +16,13 @@ from .evaluate import FROM_RGB, _as_pixels
 
 def grids(samples: list[dict], preds: dict[str, list[Any]], registry: Any, out: Path,
           count: int, height: int = 160, choice: dict[str, str] | None = None, k: int = 0) -> list[Path]:
-    """Per scene: ground truth, predictions from RGB, and RGB from the caption (three rows);
-    when caption → RGB is a mean of ``k`` samples (``choice``), the last row adds one sample."""
-    sampled = (choice or {}).get("caption->rgb", "greedy") != "greedy"
+    """Per scene: ground truth, predictions from RGB, and RGB from the caption (three rows).
+
+    The last row shows the scored caption → semseg → rgb chain (greedy, or a mean of ``k``
+    samples per ``choice``) and, when sampled chains exist, one sampled chain (T = 1): a greedy
+    or mean image shows the expected scene, a sample shows whether the model draws objects."""
+    protocol = (choice or {}).get("caption->rgb", "greedy")
+    scored = f"mean of {k}" if protocol != "greedy" else "greedy"
     paths = []
     for i, s in enumerate(samples[:count]):
         size = (s["rgb"].shape[1], s["rgb"].shape[0])
@@ -32,11 +36,13 @@ def grids(samples: list[dict], preds: dict[str, list[Any]], registry: Any, out: 
         truth = [("input rgb", rgb_pic)] + [(f"true {m}", pic(m, s[m])) for m in FROM_RGB]
         made = [("", Image.new("RGB", rgb_pic.size, "white"))] + \
             [(f"predicted {m}", pic(m, preds[m][i])) for m in FROM_RGB]
-        chain = [("caption (input)", pic("caption", s["caption"])),
-                 ("rgb from caption", pic("rgb", preds["caption->rgb"][i]))]
-        if sampled and "caption->rgb/sample" in preds:
-            chain[1] = (f"rgb from caption: mean of {k}", chain[1][1])
-            chain.append(("one sample", pic("rgb", preds["caption->rgb/sample"][i])))
+        chain = [("caption (input)", pic("caption", s["caption"]))]
+        if protocol == "greedy" and "caption->semseg" in preds:
+            chain.append(("semseg from caption (greedy)", pic("semseg", preds["caption->semseg"][i])))
+        chain.append((f"rgb from caption ({scored})", pic("rgb", preds["caption->rgb"][i])))
+        if "caption->rgb/sample" in preds:
+            chain += [("one sample: semseg", pic("semseg", preds["caption->semseg/sample"][i])),
+                      ("its rgb", pic("rgb", preds["caption->rgb/sample"][i]))]
         rows = [make_grid(truth, height), make_grid(made, height), make_grid(chain, height)]
         sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
         y = 0
@@ -95,7 +101,7 @@ def write(out: Path, rows: list[dict], pictures: list[Path], facts: dict[str, An
     lines += _decoding_table(rows)
     lines += ["## Held-out scenes", "",
               "Rows: ground truth, predictions from RGB, and RGB generated from the caption "
-              "(chained caption → semseg → rgb; the scored mean and one sample when sampled).", ""]
+              "(chained caption → semseg → rgb: the scored chain, then one sampled chain at temperature 1).", ""]
     lines += [f"![{p.stem}]({p.name})" for p in pictures]
     lines += ["", "## Run", "", "```json", json.dumps(facts, indent=2), "```", ""]
     md = out / "report.md"

@@ -34,3 +34,22 @@ def test_choice_counts_wins_then_the_first_metric_then_order() -> None:
     assert choice["normal"] == "maskgit-mean"  # no wins either way: the lower angle
     assert choice["depth"] == "greedy"  # a full tie: the earlier protocol
     assert choice["caption->rgb"] == "maskgit-mean"
+
+
+def test_pictures_always_carry_one_sampled_chain_beside_the_scored_one() -> None:
+    """A greedy caption -> rgb (the usual choice: it scores best on MAE) still gets a sampled
+    chain from the first sampled protocol, so the picture shows what the model draws."""
+    from fourm_quickstart.evaluate import assemble
+
+    def protocol(tag: str) -> dict:
+        return {t: [tag] for t in DENSE_TARGETS} | {"caption->semseg": [f"{tag}-seg"],
+                                                    "caption->semseg/sample": [f"{tag}-seg-s"],
+                                                    "caption->rgb/sample": [f"{tag}-rgb-s"]}
+    candidates = {"greedy": protocol("g"), "maskgit-mean": protocol("m"), "roar-mean": protocol("r")}
+    greedy = assemble(candidates, dict.fromkeys(DENSE_TARGETS, "greedy"))
+    assert greedy["caption->rgb"] == ["g"] and greedy["caption->rgb/sample"] == ["m-rgb-s"]
+    assert greedy["caption->semseg/sample"] == ["m-seg-s"]
+    roar = assemble(candidates, {**dict.fromkeys(DENSE_TARGETS, "greedy"), "caption->rgb": "roar-mean"})
+    assert roar["caption->rgb"] == ["r"] and roar["caption->rgb/sample"] == ["r-rgb-s"]
+    only_greedy = assemble({"greedy": {t: ["g"] for t in DENSE_TARGETS}}, dict.fromkeys(DENSE_TARGETS, "greedy"))
+    assert "caption->rgb/sample" not in only_greedy  # k = 0: nothing sampled, nothing invented
