@@ -4,7 +4,7 @@ Baseline, in the same run: ``torch.multinomial(probs, 1)`` (what ml-4m and fourm
 used), which draws V exponentials per row from one sequential generator stream. Measured:
 :func:`fourm_registry.generation.sampling.categorical`, one uniform per row and a float64 CDF.
 Shapes: a tiny MaskGIT step's 196 cells × 8,192 depth codes, and batch-1 caption decoding
-(1 × 30,000 words). Also checks that the two draw the same distribution (total variation
+(1 × 30,000 words), with glibc malloc tuned as ``fourm`` runs it. Also checks that the two draw the same distribution (total variation
 between their empirical frequencies on a 64-id row, against what sampling noise allows).
 
     .venv/bin/python benchmarks/bench_sampling.py --reps 20
@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import torch
-from torch.utils import benchmark
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_head import per_call_ms
+
+from fourm_registry.allocator import tune_malloc
 from fourm_registry.generation.sampling import categorical
-
-
-def per_call_ms(fn, reps: int) -> float:
-    return benchmark.Timer("fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()).timeit(reps).mean * 1e3
 
 
 def empirical_tv(draws: int = 200_000, vocab: int = 64) -> dict[str, float]:
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
+    tune_malloc()  # as the `fourm` command runs: else each call's fresh 12.8 MB CDF faults its pages in
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = {}

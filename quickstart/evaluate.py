@@ -79,31 +79,31 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
     caption_ids = [s["tok_caption"].tolist() for s in samples]
     caption = {"caption": predictor.sequence_input("caption", caption_ids, len(samples))}
 
-    chain_semseg: list[list[Any]] = []  # the semseg each caption -> rgb draw went through
-
-    def run(cond: dict, steps: list[StepConfig], target: str, seed: int) -> list[Any]:
+    def run(cond: dict, steps: list[StepConfig], targets: list[str], seed: int) -> dict[str, list[Any]]:
         with torch.no_grad():
             res = gen.generate(cond, GenerationSchedule(steps=steps), seed=seed)
-        if target == "rgb":
-            chain_semseg.append(_decode(reg, toks["semseg"], res, "semseg"))
-        return _decode(reg, toks[target], res, target)
+        return {t: _decode(reg, toks[t], res, t) for t in targets}
 
-    def draw(target: str, how: dict, seed: int) -> list[Any]:
+    def draw(target: str, how: dict, seed: int) -> dict[str, list[Any]]:
+        """``{target: values}``; caption -> rgb also gives the semseg its chain went through."""
         if target == "caption->rgb":
-            return run(caption, [StepConfig(target="semseg", **how), StepConfig(target="rgb", **how)], "rgb", seed)
-        return run(rgb, [StepConfig(target=target, condition_on=["rgb"], **how)], target, seed)
+            got = run(caption, [StepConfig(target="semseg", **how), StepConfig(target="rgb", **how)],
+                      ["semseg", "rgb"], seed)
+            return {"caption->rgb": got["rgb"], "caption->semseg": got["semseg"]}
+        return run(rgb, [StepConfig(target=target, condition_on=["rgb"], **how)], [target], seed)
 
-    greedy = {t: draw(t, SAMPLED["greedy"], seed) for t in FROM_RGB + ["caption->rgb"]}
-    greedy["caption->semseg"] = chain_semseg[-1]
+    greedy: dict[str, list[Any]] = {}
+    for t in FROM_RGB + ["caption->rgb"]:
+        greedy.update(draw(t, SAMPLED["greedy"], seed))
     out = {"greedy": greedy}
     for name in PROTOCOLS[1:] if k else ():
         out[name] = dict(greedy)
         for target in DENSE_TARGETS:
             draws = [draw(target, SAMPLED[name], seed + i) for i in range(k)]
-            out[name][target] = _point_estimate(target, draws)
+            out[name][target] = _point_estimate(target, [d[target] for d in draws])
             if target == "caption->rgb":
-                out[name]["caption->rgb/sample"] = draws[0]
-                out[name]["caption->semseg/sample"] = chain_semseg[-k]
+                out[name]["caption->rgb/sample"] = draws[0]["caption->rgb"]
+                out[name]["caption->semseg/sample"] = draws[0]["caption->semseg"]
     return out
 
 
