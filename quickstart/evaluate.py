@@ -139,9 +139,10 @@ def assemble(candidates: dict[str, dict[str, list[Any]]], choice: dict[str, str]
     preds = dict(candidates["greedy"])
     for target, protocol in choice.items():
         preds[target] = candidates[protocol][target]
-    # One sampled caption -> semseg -> rgb chain for the pictures, even when greedy is scored:
-    # the chosen protocol's first draw, else the first sampled protocol's.
-    sampled = [p for p in (choice.get("caption->rgb"), *PROTOCOLS[1:]) if p in candidates and p != "greedy"]
+    # One sampled caption -> semseg -> rgb chain for the pictures, even when greedy is scored,
+    # drawn in random order when that ran: MaskGIT commits its most confident cells first, the
+    # floor, so its samples seldom hold an object (README, "The report's last row").
+    sampled = [p for p in ("roar-mean", *PROTOCOLS[1:]) if p in candidates and p != "greedy"]
     if sampled:
         for key in ("caption->semseg/sample", "caption->rgb/sample"):
             preds[key] = candidates[sampled[0]][key]

@@ -41,7 +41,7 @@ def grids(samples: list[dict], preds: dict[str, list[Any]], registry: Any, out: 
             chain.append(("semseg from caption (greedy)", pic("semseg", preds["caption->semseg"][i])))
         chain.append((f"rgb from caption ({scored})", pic("rgb", preds["caption->rgb"][i])))
         if "caption->rgb/sample" in preds:
-            chain += [("one sample: semseg", pic("semseg", preds["caption->semseg/sample"][i])),
+            chain += [("a random-order sample: semseg", pic("semseg", preds["caption->semseg/sample"][i])),
                       ("its rgb", pic("rgb", preds["caption->rgb/sample"][i]))]
         rows = [make_grid(truth, height), make_grid(made, height), make_grid(chain, height)]
         sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows)), "white")
@@ -101,7 +101,8 @@ def write(out: Path, rows: list[dict], pictures: list[Path], facts: dict[str, An
     lines += _decoding_table(rows)
     lines += ["## Held-out scenes", "",
               "Rows: ground truth, predictions from RGB, and RGB generated from the caption "
-              "(chained caption → semseg → rgb: the scored chain, then one sampled chain at temperature 1).", ""]
+              "(chained caption → semseg → rgb: the scored chain, then one chain sampled in random order at "
+              "temperature 1).", ""]
     lines += [f"![{p.stem}]({p.name})" for p in pictures]
     lines += ["", "## Run", "", "```json", json.dumps(facts, indent=2), "```", ""]
     md = out / "report.md"

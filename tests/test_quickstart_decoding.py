@@ -37,8 +37,9 @@ def test_choice_counts_wins_then_the_first_metric_then_order() -> None:
 
 
 def test_pictures_always_carry_one_sampled_chain_beside_the_scored_one() -> None:
-    """A greedy caption -> rgb (the usual choice: it scores best on MAE) still gets a sampled
-    chain from the first sampled protocol, so the picture shows what the model draws."""
+    """Whatever caption -> rgb scores with, the picture's sampled chain is a random-order one
+    when that protocol ran (MaskGIT's confidence order fills the floor first), else the first
+    sampled protocol's, so the picture shows what the model draws."""
     from fourm_quickstart.evaluate import assemble
 
     def protocol(tag: str) -> dict:
@@ -47,9 +48,11 @@ def test_pictures_always_carry_one_sampled_chain_beside_the_scored_one() -> None
                                                     "caption->rgb/sample": [f"{tag}-rgb-s"]}
     candidates = {"greedy": protocol("g"), "maskgit-mean": protocol("m"), "roar-mean": protocol("r")}
     greedy = assemble(candidates, dict.fromkeys(DENSE_TARGETS, "greedy"))
-    assert greedy["caption->rgb"] == ["g"] and greedy["caption->rgb/sample"] == ["m-rgb-s"]
-    assert greedy["caption->semseg/sample"] == ["m-seg-s"]
-    roar = assemble(candidates, {**dict.fromkeys(DENSE_TARGETS, "greedy"), "caption->rgb": "roar-mean"})
-    assert roar["caption->rgb"] == ["r"] and roar["caption->rgb/sample"] == ["r-rgb-s"]
+    assert greedy["caption->rgb"] == ["g"] and greedy["caption->rgb/sample"] == ["r-rgb-s"]
+    assert greedy["caption->semseg/sample"] == ["r-seg-s"]
+    maskgit = assemble(candidates, {**dict.fromkeys(DENSE_TARGETS, "greedy"), "caption->rgb": "maskgit-mean"})
+    assert maskgit["caption->rgb"] == ["m"] and maskgit["caption->rgb/sample"] == ["r-rgb-s"]
+    no_roar = assemble({p: candidates[p] for p in ("greedy", "maskgit-mean")}, dict.fromkeys(DENSE_TARGETS, "greedy"))
+    assert no_roar["caption->rgb/sample"] == ["m-rgb-s"]
     only_greedy = assemble({"greedy": {t: ["g"] for t in DENSE_TARGETS}}, dict.fromkeys(DENSE_TARGETS, "greedy"))
     assert "caption->rgb/sample" not in only_greedy  # k = 0: nothing sampled, nothing invented
