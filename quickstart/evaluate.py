@@ -82,7 +82,7 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
     def run(cond: dict, steps: list[StepConfig], targets: list[str], seed: int) -> dict[str, list[Any]]:
         with torch.no_grad():
             res = gen.generate(cond, GenerationSchedule(steps=steps), seed=seed)
-        return {t: _decode(reg, toks[t], res, t) for t in targets}
+        return {t: decode_result(reg, toks[t], res, t) for t in targets}
 
     def draw(target: str, how: dict, seed: int) -> dict[str, list[Any]]:
         """``{target: values}``; caption -> rgb also gives the semseg its chain went through."""
@@ -160,7 +160,8 @@ def annotate(rows: list[dict], samples: list[dict], scored: dict[str, dict[str, 
             row["by_decoding"] = {p: alt[i]["model"] for p, alt in alternatives.items()}
 
 
-def _decode(reg: Any, tokenizer: Any, res: Any, target: str) -> list[Any]:
+def decode_result(reg: Any, tokenizer: Any, res: Any, target: str) -> list[Any]:
+    """One target of a generation result back to values (images, maps, boxes, text) per scene."""
     spec = reg.get_modality(target)
     if spec.kind.is_grid:
         h, w = spec.tokenizer.grid

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from fourm_cli.app import build_app
+from fourm_quickstart import objects
 from fourm_quickstart.evaluate import DENSE_TARGETS, PROTOCOLS
 
 
@@ -35,6 +36,12 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html
     assert (out / "scene-0.png").is_file()
+
+    shares = objects.measure(out, registry, seeds=1)  # the object diagnostic reads the finished run
+    assert set(shares) == {"ground truth", *objects.SCHEMES}
+    assert all(0.0 <= p <= 1.0 and 0.0 <= s <= 1.0 for p, s in shares.values())
+    assert shares["ground truth"][1] > 0.5  # synth scenes hold objects
+    assert objects.main([str(tmp_path)]) == 2  # not a run directory: one line, no traceback
 
     again = runner.invoke(build_app(registry), args)  # every stage is skipped on a rerun
     assert again.exit_code == 0 and again.output.count("already done") == 5
