@@ -58,6 +58,20 @@ SAMPLED = {"greedy": {"temperature": 0.0}, "maskgit-mean": {"temperature": 1.0},
 DENSE_TARGETS = ["depth", "normal", "semseg", "caption->rgb"]
 
 
+def load_generator(model_dir: Path, tok_dir: Path, registry: Any,
+                   targets: list[str]) -> tuple[Any, FourMPredictor, Generator, dict[str, Any]]:
+    """The exported model's registry, predictor and generator, and the tokenizers of ``targets``."""
+    reg, _, _ = read_checkpoint(model_dir, registry)
+    predictor = FourMPredictor(FourM.from_pretrained(model_dir, reg).eval())
+    return reg, predictor, Generator(predictor, reg), load_tokenizers(tok_dir, reg, targets)
+
+
+def caption_condition(predictor: FourMPredictor, samples: list[dict]) -> dict[str, Any]:
+    """The held-out scenes' caption tokens as a generation condition."""
+    ids = [s["tok_caption"].tolist() for s in samples]
+    return {"caption": predictor.sequence_input("caption", ids, len(samples))}
+
+
 def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: Any,
                 seed: int = 0, k: int = 0) -> dict[str, dict[str, list[Any]]]:
     """``{protocol: {target: values}}``: every target of :data:`FROM_RGB` from RGB, and RGB from
@@ -70,14 +84,9 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
     target on scenes kept apart from the scored ones (:func:`choose`). Sequences (boxes,
     caption) are decoded greedily under every protocol. Sample ``i`` uses seed ``seed + i``.
     """
-    reg, _, _ = read_checkpoint(model_dir, registry)
-    model = FourM.from_pretrained(model_dir, reg).eval()
-    predictor = FourMPredictor(model)
-    gen = Generator(predictor, reg)
-    toks = load_tokenizers(tok_dir, reg, FROM_RGB + ["rgb"])
+    reg, predictor, gen, toks = load_generator(model_dir, tok_dir, registry, FROM_RGB + ["rgb"])
     rgb = {"rgb": _grid_batch([s["tok_rgb"] for s in samples])}
-    caption_ids = [s["tok_caption"].tolist() for s in samples]
-    caption = {"caption": predictor.sequence_input("caption", caption_ids, len(samples))}
+    caption = caption_condition(predictor, samples)
 
     def run(cond: dict, steps: list[StepConfig], targets: list[str], seed: int) -> dict[str, list[Any]]:
         with torch.no_grad():
@@ -139,13 +148,12 @@ def assemble(candidates: dict[str, dict[str, list[Any]]], choice: dict[str, str]
     preds = dict(candidates["greedy"])
     for target, protocol in choice.items():
         preds[target] = candidates[protocol][target]
-    # One sampled caption -> semseg -> rgb chain for the pictures, even when greedy is scored,
-    # drawn in random order when that ran: MaskGIT commits its most confident cells first, the
-    # floor, so its samples seldom hold an object (README, "The report's last row").
-    sampled = [p for p in ("roar-mean", *PROTOCOLS[1:]) if p in candidates and p != "greedy"]
-    if sampled:
+    # One caption -> semseg -> rgb chain sampled in random order for the pictures, whatever is
+    # scored: MaskGIT commits its most confident cells first, the floor, so its samples seldom
+    # hold an object (README, "Does the model draw objects from a caption?").
+    if "roar-mean" in candidates:
         for key in ("caption->semseg/sample", "caption->rgb/sample"):
-            preds[key] = candidates[sampled[0]][key]
+            preds[key] = candidates["roar-mean"][key]
     return preds
 
 

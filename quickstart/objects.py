@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from fourm_registry.errors import FourmError
+from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
+from fourm_registry.shards import read_samples
+
+from .evaluate import OBJECT_CLASSES, caption_condition, decode_result, load_generator
+from .run import Run
+from .settings import QuickstartSettings
 
 SCHEMES: dict[str, dict[str, Any]] = {
     "greedy (MaskGIT, T = 0)": {"temperature": 0.0},
@@ -29,28 +36,12 @@ SCHEMES: dict[str, dict[str, Any]] = {
 
 def object_share(maps: list[Any]) -> tuple[float, float]:
     """(share of object pixels, share of scenes with any object pixel)."""
-    from .evaluate import OBJECT_CLASSES
-
     obj = np.isin(np.stack([np.asarray(m) for m in maps]), OBJECT_CLASSES)
     return float(obj.mean()), float(obj.reshape(len(obj), -1).any(1).mean())
 
 
 def measure(out: Path, registry: Any, seeds: int = 2, steps: int | None = None) -> dict[str, tuple[float, float]]:
     """``{"ground truth" | scheme: (object pixel share, scenes with objects)}``, means over ``seeds`` draws."""
-    import torch
-
-    from fourm_registry.generation.fourm_adapter import FourMPredictor
-    from fourm_registry.generation.generator import Generator
-    from fourm_registry.generation.pipeline import read_checkpoint
-    from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
-    from fourm_registry.model import FourM
-    from fourm_registry.shards import read_samples
-    from fourm_registry.tokenizers import load_tokenizers
-
-    from . import evaluate
-    from .run import Run
-    from .settings import QuickstartSettings
-
     settings_file = Path(out) / "quickstart.json"
     if not settings_file.is_file():
         raise FourmError(f"{out}: not a quickstart run directory (no quickstart.json)")
@@ -59,11 +50,8 @@ def measure(out: Path, registry: Any, seeds: int = 2, steps: int | None = None) 
     if not (run.export / "config.json").is_file():
         raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")
     samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
-    reg, _, _ = read_checkpoint(run.export, run.registry)
-    predictor = FourMPredictor(FourM.from_pretrained(run.export, reg).eval())
-    gen, tok = Generator(predictor, reg), load_tokenizers(run.tokenizers, reg, ["semseg"])["semseg"]
-    caption = {"caption": predictor.sequence_input("caption", [x["tok_caption"].tolist() for x in samples],
-                                                   len(samples))}
+    reg, predictor, gen, toks = load_generator(run.export, run.tokenizers, run.registry, ["semseg"])
+    caption = caption_condition(predictor, samples)
     result = {"ground truth": object_share([x["semseg"] for x in samples])}
     for name, how in SCHEMES.items():
         draws = []
@@ -71,7 +59,7 @@ def measure(out: Path, registry: Any, seeds: int = 2, steps: int | None = None) 
             step = StepConfig(target="semseg", steps=steps, **how)
             with torch.no_grad():
                 res = gen.generate(caption, GenerationSchedule(steps=[step]), seed=s.seed + seed)
-            draws.append(object_share(evaluate.decode_result(reg, tok, res, "semseg")))
+            draws.append(object_share(decode_result(reg, toks["semseg"], res, "semseg")))
         result[name] = (float(np.mean([d[0] for d in draws])), float(np.mean([d[1] for d in draws])))
     return result
 
