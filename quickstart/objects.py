@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from fourm_registry.errors import FourmError
+from fourm_synth.scene import CLASSES, FLOOR_TONES, SHAPES
 from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
 from fourm_registry.shards import read_samples
 
@@ -40,28 +41,89 @@ def object_share(maps: list[Any]) -> tuple[float, float]:
     return float(obj.mean()), float(obj.reshape(len(obj), -1).any(1).mean())
 
 
-def measure(out: Path, registry: Any, seeds: int = 2, steps: int | None = None) -> dict[str, tuple[float, float]]:
+class ScoredScenes:
+    """A finished run's scored scenes, their captions as a condition, and its generator."""
+
+    def __init__(self, out: Path, registry: Any):
+        settings_file = Path(out) / "quickstart.json"
+        if not settings_file.is_file():
+            raise FourmError(f"{out}: not a quickstart run directory (no quickstart.json)")
+        s = QuickstartSettings.model_validate(json.loads(settings_file.read_text()))
+        run = Run(Path(out), s, registry)
+        if not (run.export / "config.json").is_file():
+            raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")
+        self.seed = s.seed
+        self.samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
+        self.reg, self.predictor, self.gen, self.toks = load_generator(run.export, run.tokenizers, run.registry,
+                                                                       ["semseg", "rgb"])
+        self.caption = caption_condition(self.predictor, self.samples)
+
+    def draw(self, steps: list[StepConfig], target: str, seed: int = 0) -> list[Any]:
+        """``target`` decoded after generating ``steps`` from the captions (draw ``seed``)."""
+        with torch.no_grad():
+            res = self.gen.generate(self.caption, GenerationSchedule(steps=steps), seed=self.seed + seed)
+        return decode_result(self.reg, self.toks[target], res, target)
+
+
+def object_shares(run: ScoredScenes, seeds: int = 2, steps: int | None = None) -> dict[str, tuple[float, float]]:
     """``{"ground truth" | scheme: (object pixel share, scenes with objects)}``, means over ``seeds`` draws."""
-    settings_file = Path(out) / "quickstart.json"
-    if not settings_file.is_file():
-        raise FourmError(f"{out}: not a quickstart run directory (no quickstart.json)")
-    s = QuickstartSettings.model_validate(json.loads(settings_file.read_text()))
-    run = Run(Path(out), s, registry)
-    if not (run.export / "config.json").is_file():
-        raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")
-    samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
-    reg, predictor, gen, toks = load_generator(run.export, run.tokenizers, run.registry, ["semseg"])
-    caption = caption_condition(predictor, samples)
-    result = {"ground truth": object_share([x["semseg"] for x in samples])}
+    result = {"ground truth": object_share([x["semseg"] for x in run.samples])}
     for name, how in SCHEMES.items():
-        draws = []
-        for seed in range(1 if how["temperature"] == 0 else seeds):
-            step = StepConfig(target="semseg", steps=steps, **how)
-            with torch.no_grad():
-                res = gen.generate(caption, GenerationSchedule(steps=[step]), seed=s.seed + seed)
-            draws.append(object_share(decode_result(reg, toks["semseg"], res, "semseg")))
+        draws = [object_share(run.draw([StepConfig(target="semseg", steps=steps, **how)], "semseg", seed))
+                 for seed in range(1 if how["temperature"] == 0 else seeds)]
         result[name] = (float(np.mean([d[0] for d in draws])), float(np.mean([d[1] for d in draws])))
     return result
+
+
+def shape_shares(run: ScoredScenes, seeds: int = 2) -> dict[str, dict[str, tuple[float, float]]]:
+    """``{"ground truth" | "random order": {shape: (pixel share where named, where not named)}}``."""
+    named = {shape: np.array([shape in x["caption"] for x in run.samples]) for shape in SHAPES}
+
+    def shares(maps: list[Any]) -> dict[str, tuple[float, float]]:
+        out = {}
+        for shape, here in named.items():
+            share = np.array([(np.asarray(m) == CLASSES.index(shape)).mean() for m in maps])
+            out[shape] = (float(share[here].mean()) if here.any() else float("nan"),
+                          float(share[~here].mean()) if (~here).any() else float("nan"))
+        return out
+
+    roar = StepConfig(target="semseg", **SCHEMES["random order (ROAR), T = 1"])
+    draws = [shares(run.draw([roar], "semseg", seed)) for seed in range(seeds)]
+    mean = {shape: tuple(float(np.mean([d[shape][i] for d in draws])) for i in (0, 1)) for shape in SHAPES}
+    return {"ground truth": shares([x["semseg"] for x in run.samples]), "random order": mean}
+
+
+def tone_brightness(run: ScoredScenes) -> dict[str, dict[str, float]]:
+    """Per tone word: the scenes, the true pictures' mean pixel, and three views of the model's.
+
+    ``tokens``/``model`` measure in one unit that no decoding choice can blur: a code's
+    brightness (the mean pixel of a grid of that code alone), averaged over the true tokens,
+    and over the model's distribution for every cell given the caption alone. ``greedy`` is the
+    mean pixel of the scored chain (caption → semseg → rgb at temperature 0).
+    """
+    spec = run.reg.get_modality("rgb")
+    h, w = spec.tokenizer.grid
+    vocab = spec.tokenizer.vocab_size
+    codes = run.toks["rgb"].decode([np.full((h, w), c, dtype=np.int64) for c in range(vocab)])
+    bright = torch.tensor([np.asarray(im, dtype=np.float64).mean() for im in codes])
+    with torch.no_grad():
+        context = run.predictor.encode(run.caption)
+        cells = torch.arange(h * w).expand(len(run.samples), -1)
+        probs = run.predictor.grid_logits(context, "rgb", cells).double().softmax(-1)
+    model = (probs @ bright).mean(1).tolist()
+    tokens = [float(bright[np.asarray(x[spec.token_key]).ravel()].mean()) for x in run.samples]
+    greedy = {"temperature": 0.0}
+    rgb = run.draw([StepConfig(target="semseg", **greedy), StepConfig(target="rgb", **greedy)], "rgb")
+    out = {}
+    for word, _ in FLOOR_TONES:
+        here = [i for i, x in enumerate(run.samples) if f"on a {word} floor" in x["caption"]]
+        if here:
+            out[word] = {"scenes": len(here),
+                         "truth": float(np.mean([run.samples[i]["rgb"].mean() for i in here])),
+                         "tokens": float(np.mean([tokens[i] for i in here])),
+                         "model": float(np.mean([model[i] for i in here])),
+                         "greedy": float(np.mean([np.asarray(rgb[i], dtype=np.float64).mean() for i in here]))}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,14 +134,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from fourm_registry.registry import get_registry
 
+    seeds = max(1, args.seeds)
     try:
-        result = measure(args.run, get_registry(), seeds=max(1, args.seeds), steps=args.steps)
+        run = ScoredScenes(args.run, get_registry())
     except FourmError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     print("| caption → semseg | object pixels | scenes with an object |\n|---|---|---|")
-    for name, (pixels, scenes) in result.items():
+    for name, (pixels, scenes) in object_shares(run, seeds, args.steps).items():
         print(f"| {name} | {pixels:.3f} | {scenes:.2f} |")
+    print("\n| shape pixels, where the caption names it / does not | " + " | ".join(SHAPES) + " |")
+    print("|---" * (len(SHAPES) + 1) + "|")
+    for name, by_shape in shape_shares(run, seeds).items():
+        print(f"| {name} | " + " | ".join(f"{a:.3f} / {b:.3f}" for a, b in by_shape.values()) + " |")
+    print("\n| floor tone in the caption | scenes | mean pixel, truth | code brightness, true tokens | "
+          "code brightness, model given the caption | mean pixel, greedy caption → semseg → rgb |")
+    print("|---|---|---|---|---|---|")
+    for word, t in tone_brightness(run).items():
+        print(f"| {word} | {t['scenes']} | {t['truth']:.1f} | {t['tokens']:.1f} | {t['model']:.1f} | {t['greedy']:.1f} |")
     return 0
 
 

@@ -37,10 +37,19 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     assert "data:image/png;base64," in html and "<table>" in html
     assert (out / "scene-0.png").is_file()
 
-    shares = objects.measure(out, registry, seeds=1)  # the object diagnostic reads the finished run
+    scenes = objects.ScoredScenes(out, registry)  # the caption diagnostics read the finished run
+    shares = objects.object_shares(scenes, seeds=1)
     assert set(shares) == {"ground truth", *objects.SCHEMES}
     assert all(0.0 <= p <= 1.0 and 0.0 <= s <= 1.0 for p, s in shares.values())
     assert shares["ground truth"][1] > 0.5  # synth scenes hold objects
+    by_shape = objects.shape_shares(scenes, seeds=1)
+    assert by_shape["ground truth"].keys() == by_shape["random order"].keys()
+    assert all(not b > 0 for _, b in by_shape["ground truth"].values())  # captions name every shape shown
+    tones = objects.tone_brightness(scenes)
+    assert sum(t["scenes"] for t in tones.values()) == len(scenes.samples)
+    truth = [t["truth"] for t in tones.values()]
+    assert truth == sorted(truth)  # the words name the floor's brightness, darkest first
+    assert all(0 <= v <= 255 for t in tones.values() for k, v in t.items() if k != "scenes")
     assert objects.main([str(tmp_path)]) == 2  # not a run directory: one line, no traceback
 
     again = runner.invoke(build_app(registry), args)  # every stage is skipped on a rerun
