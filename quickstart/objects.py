@@ -1,9 +1,14 @@
-"""Does the model draw objects from a caption? Object pixels in caption → semseg draws, by scheme.
+"""Does the model read the caption? Three checks on the scored held-out scenes' captions.
 
-A greedy or mean picture from a caption is the expected scene, mostly floor, so it cannot show
-whether the model places objects at all. This draws the semseg of the scored held-out scenes
-from their captions under each scheme and prints the share of object pixels (spheres, cubes,
-cylinders) and of scenes with at least one, beside the ground truth's.
+- Objects: a greedy or mean picture from a caption is the expected scene, mostly floor, so it
+  cannot show whether the model places objects at all. This draws their semseg under each
+  scheme and prints the share of object pixels (spheres, cubes, cylinders) and of scenes with
+  at least one, beside the ground truth's.
+- Shapes: in random-order draws, how much of each shape the model paints where the caption
+  names it and where it does not (the truth paints none of an unnamed shape).
+- Floor tone: per tone word, the true tokens' brightness beside the model's expectation given
+  the caption alone, and the greedy chain's picture (see :func:`tone_brightness`). The floor
+  fills most of a picture, so a model that ignores the word paints every tone alike.
 
     python -m fourm_quickstart.objects runs/demo [--seeds 2] [--steps 64]
 """
@@ -20,7 +25,7 @@ import numpy as np
 import torch
 
 from fourm_registry.errors import FourmError
-from fourm_synth.scene import CLASSES, FLOOR_TONES, SHAPES
+from fourm_synth.scene import CLASSES, FLOOR_TONES, SHAPES, floor_phrase
 from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
 from fourm_registry.shards import read_samples
 
@@ -42,7 +47,8 @@ def object_share(maps: list[Any]) -> tuple[float, float]:
 
 
 class ScoredScenes:
-    """A finished run's scored scenes, their captions as a condition, and its generator."""
+    """A finished run's scored scenes, their captions as a condition, and its generator (run under
+    the report stage's autocast, so the greedy chain is the scored one)."""
 
     def __init__(self, out: Path, registry: Any):
         settings_file = Path(out) / "quickstart.json"
@@ -52,7 +58,7 @@ class ScoredScenes:
         run = Run(Path(out), s, registry)
         if not (run.export / "config.json").is_file():
             raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")
-        self.seed = s.seed
+        self.settings = s
         self.samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
         self.reg, self.predictor, self.gen, self.toks = load_generator(run.export, run.tokenizers, run.registry,
                                                                        ["semseg", "rgb"])
@@ -60,8 +66,8 @@ class ScoredScenes:
 
     def draw(self, steps: list[StepConfig], target: str, seed: int = 0) -> list[Any]:
         """``target`` decoded after generating ``steps`` from the captions (draw ``seed``)."""
-        with torch.no_grad():
-            res = self.gen.generate(self.caption, GenerationSchedule(steps=steps), seed=self.seed + seed)
+        with torch.no_grad(), self.settings.generation_autocast():
+            res = self.gen.generate(self.caption, GenerationSchedule(steps=steps), seed=self.settings.seed + seed)
         return decode_result(self.reg, self.toks[target], res, target)
 
 
@@ -106,7 +112,7 @@ def tone_brightness(run: ScoredScenes) -> dict[str, dict[str, float]]:
     vocab = spec.tokenizer.vocab_size
     codes = run.toks["rgb"].decode([np.full((h, w), c, dtype=np.int64) for c in range(vocab)])
     bright = torch.tensor([np.asarray(im, dtype=np.float64).mean() for im in codes])
-    with torch.no_grad():
+    with torch.no_grad(), run.settings.generation_autocast():
         context = run.predictor.encode(run.caption)
         cells = torch.arange(h * w).expand(len(run.samples), -1)
         probs = run.predictor.grid_logits(context, "rgb", cells).double().softmax(-1)
@@ -116,7 +122,7 @@ def tone_brightness(run: ScoredScenes) -> dict[str, dict[str, float]]:
     rgb = run.draw([StepConfig(target="semseg", **greedy), StepConfig(target="rgb", **greedy)], "rgb")
     out = {}
     for word, _ in FLOOR_TONES:
-        here = [i for i, x in enumerate(run.samples) if f"on a {word} floor" in x["caption"]]
+        here = [i for i, x in enumerate(run.samples) if floor_phrase(word) in x["caption"]]
         if here:
             out[word] = {"scenes": len(here),
                          "truth": float(np.mean([run.samples[i]["rgb"].mean() for i in here])),

@@ -134,8 +134,6 @@ def train(run: Run) -> None:
 
 
 def report(run: Run) -> None:
-    import torch
-
     from fourm_registry.shards import read_samples
 
     from . import evaluate, report as rep
@@ -144,7 +142,7 @@ def report(run: Run) -> None:
     held_out = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry),
                                      s.eval_samples + s.dev_samples))
     samples, dev = held_out[:s.eval_samples], held_out[s.eval_samples:]
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=s.bf16_matmuls()):  # as in training
+    with s.generation_autocast():
         candidates = evaluate.predict_all(run.export, run.tokenizers, held_out, run.registry, seed=s.seed,
                                           k=s.decode_samples if dev else 0)
     scored, kept = _split(candidates, len(samples))

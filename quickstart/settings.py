@@ -116,6 +116,12 @@ class QuickstartSettings(StrictModel):
                 "caption": {"max_length": self.caption_length, "vocab_size": self.text_vocab},
                 "det": {"max_length": self.det_length, "vocab_size": self.text_vocab}}
 
+    def generation_autocast(self) -> Any:
+        """The autocast the report stage generates under: what training used on this CPU."""
+        import torch
+
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16_matmuls())
+
     def bf16_matmuls(self) -> bool:
         """What ``autocast`` resolves to on this CPU (training, tokenizers and generation alike)."""
         import torch

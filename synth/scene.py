@@ -142,6 +142,11 @@ def floor_tone(scene: Scene) -> str:
     return next(word for word, upper in FLOOR_TONES if radiance < upper)
 
 
+def floor_phrase(tone: str) -> str:
+    """How a caption ends: the floor and its tone word (readers find the tone by it)."""
+    return f"on a {tone} floor"
+
+
 def caption(scene: Scene, visible: list[int]) -> str:
     """Describe the visible objects left to right, then the floor's tone, e.g. "a large red
     sphere left of a small blue cube on a pale floor"; neighbours far apart in depth are related
@@ -161,5 +166,5 @@ def caption(scene: Scene, visible: list[int]) -> str:
         else:
             rel = "left of"
         words.append(f"{rel} {scene.objects[b].phrase()}")
-    words.append(f"on a {tone} floor")
+    words.append(floor_phrase(tone))
     return " ".join(words)
