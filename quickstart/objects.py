@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import sys
 from pathlib import Path
@@ -27,9 +26,8 @@ import torch
 from fourm_registry.errors import FourmError
 from fourm_synth.scene import CLASSES, FLOOR_TONES, SHAPES, floor_phrase
 from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
-from fourm_registry.shards import read_samples
 
-from .evaluate import OBJECT_CLASSES, caption_condition, decode_result, load_generator
+from .evaluate import OBJECT_CLASSES, caption_condition, decode_result, held_out, load_generator
 from .run import Run
 from .settings import QuickstartSettings
 
@@ -59,7 +57,7 @@ class ScoredScenes:
         if not (run.export / "config.json").is_file():
             raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")
         self.settings = s
-        self.samples = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry), s.eval_samples))
+        self.samples = held_out(run)[0]
         self.reg, self.predictor, self.gen, self.toks = load_generator(run.export, run.tokenizers, run.registry,
                                                                        ["semseg", "rgb"])
         self.caption = caption_condition(self.predictor, self.samples)

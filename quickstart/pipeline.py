@@ -5,7 +5,6 @@ its output is complete, so an interrupted demo picks up where it stopped.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -100,11 +99,7 @@ def train_config(run: Run) -> dict[str, Any]:
                        "tokenizer_dir": str(run.tokenizers)},
         "model": {"dim": s.dim, "encoder_depth": s.depth, "decoder_depth": s.depth, "num_heads": s.heads},
         "masking": {"input_tokens": s.input_tokens, "target_tokens": s.target_tokens,
-                    "components": [
-                        {"name": "all2all", "weight": 1, "input_alphas": 0.5, "target_alphas": 0.5},
-                        {"name": "rgb2all", "weight": 1, "input_alphas": {"rgb": 1.0}, "target_alphas": 0.5},
-                        {"name": "caption2all", "weight": 0.5, "input_alphas": {"caption": 1.0},
-                         "target_alphas": 0.5, "keep_all": ["caption"]}]},
+                    "components": mixture(s)},
         "data": {"shards": str(run.tokens / "train"), "val_shards": str(run.tokens / "val"),
                  "num_workers": 1, "shuffle_buffer": 256, "repeat": 4},
         "optim": {"lr": s.lr, "warmup_tokens": tokens_per_step * max(s.train_steps // 20, 1),
@@ -116,6 +111,19 @@ def train_config(run: Run) -> dict[str, Any]:
         "eval": {"every": max(s.train_steps // 4, 1), "num_batches": 2, "at_start": True},
         "out_dir": str(run.train_dir),
     }
+
+
+def mixture(s: QuickstartSettings) -> list[dict[str, Any]]:
+    """The 4M masking mixture at ``s.mixture``'s weights. caption2all keeps the caption whole as
+    input, so its targets are the other modalities: a caption target there would take decoder
+    tokens that can hold no caption token (about 10 of 64, by ``fourm masking preview``)."""
+    others = {m: 0.5 for m in DENSE + SEQUENCES if m != "caption"}
+    components = [
+        {"name": "all2all", "input_alphas": 0.5, "target_alphas": 0.5},
+        {"name": "rgb2all", "input_alphas": {"rgb": 1.0}, "target_alphas": 0.5},
+        {"name": "caption2all", "input_alphas": {"caption": 1.0}, "target_alphas": others, "keep_all": ["caption"]},
+    ]
+    return [{**c, "weight": s.mixture[c["name"]]} for c in components if s.mixture[c["name"]] > 0]
 
 
 def train(run: Run) -> None:
@@ -134,14 +142,11 @@ def train(run: Run) -> None:
 
 
 def report(run: Run) -> None:
-    from fourm_registry.shards import read_samples
-
     from . import evaluate, report as rep
 
     s = run.s
-    held_out = list(itertools.islice(read_samples(str(run.tokens / "val"), run.registry),
-                                     s.eval_samples + s.dev_samples))
-    samples, dev = held_out[:s.eval_samples], held_out[s.eval_samples:]
+    samples, dev = evaluate.held_out(run)
+    held_out = samples + dev
     with s.generation_autocast():
         candidates = evaluate.predict_all(run.export, run.tokenizers, held_out, run.registry, seed=s.seed,
                                           k=s.decode_samples if dev else 0)

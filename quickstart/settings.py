@@ -11,6 +11,8 @@ from fourm_registry.tokenizers.vqconfig import Loss
 
 DENSE = ["rgb", "depth", "normal", "semseg"]
 SEQUENCES = ["caption", "det"]
+MIXTURE = {"all2all": 0.5, "rgb2all": 1.0, "caption2all": 1.0}
+"""The demo's mixture weights (README, "Does the model read the caption?")."""
 
 
 class VQOverride(StrictModel):
@@ -58,6 +60,11 @@ class QuickstartSettings(StrictModel):
         "and in generation; auto: only on a CPU with AVX512-BF16 or AMX (elsewhere bf16 is emulated, 16x slower)")
     batch_size: int = Field(default=32, gt=0)
     lr: float = Field(default=1.5e-3, gt=0)
+    mixture: dict[Literal["all2all", "rgb2all", "caption2all"], float] = Field(
+        default_factory=lambda: dict(MIXTURE),
+        description="weights of the masking mixture's components (0 drops one, an unnamed one keeps "
+        "its default: --set mixture.all2all=1); caption2all at 0.5 "
+        "against all2all 1 left the caption's tone word unread (README, \"Does the model read the caption?\")")
     input_tokens: int = Field(default=64, gt=0)
     target_tokens: int = Field(default=64, gt=0)
     caption_length: int = Field(default=32, gt=0)
@@ -78,6 +85,13 @@ class QuickstartSettings(StrictModel):
             raise ValueError(f"eval_samples + dev_samples ({self.eval_samples} + {self.dev_samples}) "
                              f"exceed the {self.n_val} held-out scenes (n_val)")
         return self
+
+    @field_validator("mixture")
+    @classmethod
+    def _some_component(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
+            raise ValueError("mixture weights must be >= 0, and one of them > 0")
+        return {**MIXTURE, **value}
 
     @field_validator("vq_overrides")
     @classmethod
@@ -141,5 +155,7 @@ class QuickstartSettings(StrictModel):
         per_step = 0.45 if bf16 else 0.58  # demo: 1,168 s / 2,600, 1,164 s / 2,000
         train = self.train_steps * per_step * self.batch_size / 32 * (self.dim / 192) ** 2 * self.depth / 4
         scenes = (self.eval_samples + (self.dev_samples if self.decode_samples else 0)) / 64
-        report = 15 + 245 * scenes * (1 + 2 * self.decode_samples) / 17 * pixels * (0.67 if bf16 else 1)
+        # grid passes per scene: 4 dense targets (the caption's two grids) × (1 + 2K), direct caption -> rgb 1 + K
+        passes = 5 * (1 + 2 * self.decode_samples) + (1 + self.decode_samples if self.decode_samples else 0)
+        report = 15 + 245 * scenes * passes / 85 * pixels * (0.67 if bf16 else 1)
         return round((synth + vq + train + report) / 60 + 1, 1)

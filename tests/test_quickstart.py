@@ -8,7 +8,7 @@ import pytest
 
 from fourm_cli.app import build_app
 from fourm_quickstart import objects
-from fourm_quickstart.evaluate import DENSE_TARGETS, PROTOCOLS
+from fourm_quickstart.evaluate import DENSE_TARGETS, DIRECT, PROTOCOLS, protocols_for
 
 
 @pytest.mark.slow
@@ -26,9 +26,11 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     assert {t for t, _ in rows} == {"depth", "normal", "semseg", "det", "caption", "caption->rgb"}
     assert all(isinstance(r["model"], float) and isinstance(r["tokenizer"], float) for r in rows.values())
     for (target, _), r in rows.items():  # each row's decoding (chosen on the dev scenes) and the alternatives
-        assert r["decoding"] in PROTOCOLS
+        own = set(protocols_for(target, PROTOCOLS + DIRECT))
+        assert r["decoding"] in own
         if target in DENSE_TARGETS:
-            assert set(r["by_decoding"]) == set(PROTOCOLS) and r["by_decoding"][r["decoding"]] == r["model"]
+            assert set(r["by_decoding"]) == own and r["by_decoding"][r["decoding"]] == r["model"]
+    assert set(protocols_for("caption->rgb", PROTOCOLS + DIRECT)) > set(PROTOCOLS)  # the direct route is scored
     report = (out / "report.md").read_text()
     for key in (("depth", "abs_rel_objects"), ("semseg", "miou")):  # it learned: better than the baseline
         assert rows[key]["model_better"], f"{key}: {rows[key]}\n{report}"

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fourm_quickstart.evaluate import DENSE_TARGETS, _point_estimate, choose
+from fourm_quickstart.evaluate import DENSE_TARGETS, DIRECT, _point_estimate, assemble, caption_tone, choose, split_held_out
+from fourm_quickstart.pipeline import mixture
+from fourm_quickstart.settings import QuickstartSettings
+from fourm_synth.scene import FLOOR_TONES, floor_phrase
 
 
 def test_point_estimates_are_the_mean_and_the_majority() -> None:
@@ -39,8 +42,6 @@ def test_choice_counts_wins_then_the_first_metric_then_order() -> None:
 def test_pictures_always_carry_one_sampled_chain_beside_the_scored_one() -> None:
     """Whatever caption -> rgb scores with, the picture's sampled chain is the random-order one
     (MaskGIT's confidence order fills the floor first), so the picture shows what the model draws."""
-    from fourm_quickstart.evaluate import assemble
-
     def protocol(tag: str) -> dict:
         return {t: [tag] for t in DENSE_TARGETS} | {"caption->semseg": [f"{tag}-seg"],
                                                     "caption->semseg/sample": [f"{tag}-seg-s"],
@@ -56,3 +57,55 @@ def test_pictures_always_carry_one_sampled_chain_beside_the_scored_one() -> None
     assert "caption->rgb/sample" not in no_roar  # the label says random order: no MaskGIT stand-in
     only_greedy = assemble({"greedy": {t: ["g"] for t in DENSE_TARGETS}}, dict.fromkeys(DENSE_TARGETS, "greedy"))
     assert "caption->rgb/sample" not in only_greedy  # k = 0: nothing sampled, nothing invented
+
+
+def test_direct_caption_to_rgb_competes_only_for_caption_to_rgb() -> None:
+    """A direct protocol differs from greedy only in caption -> rgb: it must never be chosen for
+    another target, even where it scores best, and a direct choice drops the chain's semseg."""
+    better = {t: rows(t, [True], 0.0, higher=False) for t in DENSE_TARGETS}
+    worse = {t: rows(t, [False], 1.0, higher=False) for t in DENSE_TARGETS}
+    scored = {"greedy": sum(worse.values(), []), "direct-roar-mean": sum(better.values(), [])}
+    choice = choose(scored)
+    assert choice["caption->rgb"] == "direct-roar-mean"
+    assert all(choice[t] == "greedy" for t in DENSE_TARGETS if t != "caption->rgb")
+    candidates = {"greedy": {t: ["g"] for t in DENSE_TARGETS} | {"caption->semseg": ["g-seg"]},
+                  DIRECT[1]: {t: ["d"] for t in DENSE_TARGETS}}
+    preds = assemble(candidates, choice)
+    assert preds["caption->rgb"] == ["d"] and preds["depth"] == ["g"] and "caption->semseg" not in preds
+    chained = assemble(candidates, dict.fromkeys(DENSE_TARGETS, "greedy"))
+    assert chained["caption->semseg"] == ["g-seg"]
+
+
+def scenes(tones: list[str]) -> list[dict]:
+    return [{"id": i, "caption": f"a red cube {floor_phrase(t)}"} for i, t in enumerate(tones)]
+
+
+def test_held_out_split_balances_floor_tones_and_keeps_order() -> None:
+    rng = np.random.default_rng(0)
+    words = [w for w, _ in FLOOR_TONES]
+    for n, n_scored in ((64, 32), (64, 16), (33, 20), (7, 3)):
+        tones = list(rng.choice(words, size=n, p=[0.55, 0.25, 0.15, 0.05]))
+        held = scenes(tones)
+        scored, dev = split_held_out(held, n_scored)
+        assert len(scored) == n_scored and len(dev) == n - n_scored
+        assert sorted(s["id"] for s in scored + dev) == list(range(n))  # a partition
+        assert [s["id"] for s in scored] == sorted(s["id"] for s in scored)  # held-out order kept
+        assert [s["id"] for s in dev] == sorted(s["id"] for s in dev)
+        for w in words:  # each tone's share matches within one scene
+            here = tones.count(w)
+            got = sum(caption_tone(s["caption"]) == w for s in scored)
+            assert abs(got - here * n_scored / n) <= 1, (w, got, here, n, n_scored)
+    untoned = [{"id": i, "caption": "a red cube"} for i in range(6)]
+    assert caption_tone(untoned[0]["caption"]) == ""
+    assert [s["id"] for s in split_held_out(untoned, 3)[0]] == [0, 2, 4]  # no tone: every other scene
+
+
+def test_mixture_weights_and_caption2all_targets() -> None:
+    comps = {c["name"]: c for c in mixture(QuickstartSettings())}
+    assert {n: c["weight"] for n, c in comps.items()} == QuickstartSettings().mixture
+    cap = comps["caption2all"]
+    assert cap["input_alphas"] == {"caption": 1.0} and cap["keep_all"] == ["caption"]
+    assert "caption" not in cap["target_alphas"] and cap["target_alphas"]  # its input is whole: no caption target
+    changed = QuickstartSettings(mixture={"all2all": 0.0, "caption2all": 0.25})
+    assert changed.mixture == {"all2all": 0.0, "rgb2all": 1.0, "caption2all": 0.25}  # unnamed: the default
+    assert [c["name"] for c in mixture(changed)] == ["rgb2all", "caption2all"]  # weight 0: dropped
