@@ -59,7 +59,7 @@ DENSE_TARGETS = ["depth", "normal", "semseg", "caption->rgb"]
 DIRECT = ("direct-greedy", "direct-roar-mean")
 """Caption -> rgb in one step, without the semseg the other protocols chain through. Only greedy
 and random order: MaskGIT conditions on the rgb cells it committed first more than on the
-caption (README, "Does the model read the caption?"), and random order draws each cell from
+caption (docs/demo-history.md, "Does the model read the caption?"), and random order draws each cell from
 the model's distribution given the caption and the cells drawn before it."""
 
 
@@ -199,7 +199,7 @@ def assemble(candidates: dict[str, dict[str, list[Any]]], choice: dict[str, str]
         preds.pop("caption->semseg", None)  # the scored rgb did not go through it
     # One caption -> semseg -> rgb chain sampled in random order for the pictures, whatever is
     # scored: MaskGIT commits its most confident cells first, the floor, so its samples seldom
-    # hold an object (README, "Does the model draw objects from a caption?").
+    # hold an object (docs/demo-history.md, "Does the model draw objects from a caption?").
     if "roar-mean" in candidates:
         for key in ("caption->semseg/sample", "caption->rgb/sample"):
             preds[key] = candidates["roar-mean"][key]

@@ -12,13 +12,13 @@ from fourm_registry.tokenizers.vqconfig import Loss
 DENSE = ["rgb", "depth", "normal", "semseg"]
 SEQUENCES = ["caption", "det"]
 MIXTURE = {"all2all": 0.5, "rgb2all": 1.0, "caption2all": 1.0}
-"""The demo's mixture weights (README, "Does the model read the caption?")."""
+"""The demo's mixture weights (docs/demo-history.md, "Does the model read the caption?")."""
 
 
 class VQOverride(StrictModel):
     """What one modality's quickstart tokenizer changes from its plugin's VQ-VAE defaults.
 
-    Measured on the demo's data (README, "What each change bought"): L1+MSE gives normals a
+    Measured on the demo's data (docs/demo-history.md, "What each change bought"): L1+MSE gives normals a
     flat floor; without dead-code replacement a plain floor patch of semseg is a few codes,
     not 200, so the model has far fewer equivalent tokens to choose between."""
 
@@ -50,7 +50,7 @@ class QuickstartSettings(StrictModel):
     vq_overrides: dict[str, VQOverride] = Field(
         default_factory=lambda: {"normal": VQOverride(loss="l1_mse", replace_dead_codes=False),
                                  "semseg": VQOverride(replace_dead_codes=False)},
-        description="per dense modality, VQ-VAE settings that differ from its plugin's (see README)")
+        description="per dense modality, VQ-VAE settings that differ from its plugin's (docs/demo-history.md, 'What each change bought')")
     dim: int = Field(default=192, gt=0)
     depth: int = Field(default=4, gt=0, description="encoder and decoder blocks each")
     heads: int = Field(default=4, gt=0)
@@ -64,7 +64,7 @@ class QuickstartSettings(StrictModel):
         default_factory=lambda: dict(MIXTURE),
         description="weights of the masking mixture's components (0 drops one, an unnamed one keeps "
         "its default: --set mixture.all2all=1); caption2all at 0.5 "
-        "against all2all 1 left the caption's tone word unread (README, \"Does the model read the caption?\")")
+        "against all2all 1 left the caption's tone word unread (docs/demo-history.md)")
     input_tokens: int = Field(default=64, gt=0)
     target_tokens: int = Field(default=64, gt=0)
     caption_length: int = Field(default=32, gt=0)

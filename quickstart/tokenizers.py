@@ -2,7 +2,7 @@
 
 Why side by side: at the demo's sizes a VQ-VAE step is small convolutions that use two
 cores poorly; two processes at one thread each train 1.2–1.3× more steps per second than
-one process at two threads (README, "What each change bought"). Each tokenizer trains in a
+one process at two threads (docs/demo-history.md, "What each change bought"). Each tokenizer trains in a
 fresh (spawned) process that rebuilds the registry from the same plugins, seeds itself
 from its own index and uses ``threads // vq_workers`` threads, so the result depends on
 the settings and the CPU kind, not on which tokenizer finished first. A registry holding

@@ -74,3 +74,15 @@ def test_the_estimate_counts_tokenizers_side_by_side(monkeypatch) -> None:
 
     monkeypatch.setattr(deepspeed_config, "native_cpu_bf16", lambda: False)
     assert QuickstartSettings(vq_workers=1).estimate_minutes() > QuickstartSettings().estimate_minutes()
+
+
+def test_mixture_weights_are_checked_and_set_one_at_a_time() -> None:
+    """``--set mixture.all2all=1`` changes one weight; the others keep the demo's."""
+    from fourm_registry.config import parse_overrides
+
+    base = QuickstartSettings().model_dump()
+    s = QuickstartSettings.model_validate({**base, **parse_overrides(["mixture.all2all=1"])})
+    assert s.mixture == {**QuickstartSettings().mixture, "all2all": 1.0}
+    for bad in ({"caption2rgb": 1.0}, {"all2all": -1.0}, {"all2all": 0, "rgb2all": 0, "caption2all": 0}):
+        with pytest.raises(ValidationError):
+            QuickstartSettings(mixture=bad)
