@@ -61,7 +61,8 @@ def synth(run: Run) -> None:
     per = max(1, (s.n_train + 3) // 4)
     for split, n, seed in (("train", s.n_train, s.seed), ("val", s.n_val, s.seed + 1)):
         generate(run.data / split, SynthSettings(n=n, size=s.size, seed=seed, split=split, spp=s.spp,
-                                                 per_shard=per), workers=s.workers, registry=run.registry)
+                                                 per_shard=per, floor_tile=s.floor_tile,
+                                                 floor_contrast=s.floor_contrast), workers=s.workers, registry=run.registry)
 
 
 def train_tokenizers(run: Run) -> None:

@@ -37,6 +37,19 @@ def _bsdf(rgb: tuple[float, float, float]) -> dict:
     return {"type": "diffuse", "reflectance": {"type": "rgb", "value": list(rgb)}}
 
 
+def _floor_bsdf(scene: Scene) -> dict:
+    """The floor's diffuse BSDF: plain, or a checker of ``floor_tile``-metre tiles whose two
+    albedos are ``floor_rgb`` × (1 ± ``floor_contrast``), aligned with the world axes."""
+    if scene.floor_tile <= 0:
+        return _bsdf(scene.floor_rgb)
+    mi = _mi()
+    c = scene.floor_contrast
+    tone = [{"type": "rgb", "value": [min(1.0, v * f) for v in scene.floor_rgb]} for f in (1 - c, 1 + c)]
+    per_uv = 2 * FLOOR_HALF / (2 * scene.floor_tile)  # the rectangle's uv spans the floor; a checker unit is 2 tiles
+    return {"type": "diffuse", "reflectance": {"type": "checkerboard", "color0": tone[0], "color1": tone[1],
+                                               "to_uv": mi.ScalarTransform4f().scale([per_uv, per_uv, 1])}}
+
+
 def scene_dict(scene: Scene, size: int, spp: int) -> tuple[dict, dict[str, int]]:
     """The Mitsuba scene description and a map shape id → object index (−1: floor)."""
     mi = _mi()
@@ -45,7 +58,7 @@ def scene_dict(scene: Scene, size: int, spp: int) -> tuple[dict, dict[str, int]]
     d: dict[str, Any] = {
         "type": "scene",
         "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90).scale(FLOOR_HALF),
-                  "bsdf": _bsdf(scene.floor_rgb)},
+                  "bsdf": _floor_bsdf(scene)},
         "sun": {"type": "directional", "direction": list(scene.sun_direction),
                 "irradiance": {"type": "rgb", "value": scene.sun_irradiance}},
         "sky": {"type": "constant", "radiance": {"type": "rgb", "value": scene.ambient}},

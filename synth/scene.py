@@ -62,6 +62,8 @@ class Scene:
     sun_irradiance: float
     ambient: float
     floor_rgb: tuple[float, float, float]
+    floor_tile: float = 0.0  # side of the floor's checker tiles, metres (0: a plain floor)
+    floor_contrast: float = 0.0  # the tiles' albedo is floor_rgb × (1 ± contrast)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -86,10 +88,13 @@ def _place(rng: np.random.Generator, n: int) -> list[Obj]:
     return objs
 
 
-def sample_scene(rng: np.random.Generator, max_objects: int = 4) -> Scene:
+def sample_scene(rng: np.random.Generator, max_objects: int = 4, floor_tile: float = 0.0,
+                 floor_contrast: float = 0.0) -> Scene:
     """A floor with 1…``max_objects`` spheres/cubes/cylinders, a sun, sky light and a camera.
 
-    The camera looks down at 35–55° so the floor fills the whole frame (no empty pixels).
+    The camera looks down at 35–55° so the floor fills the whole frame (no empty pixels). A
+    checkered floor (``floor_tile`` > 0) shows the camera's tilt by its perspective, which a
+    plain one does not; it draws nothing from ``rng``, so the layouts stay those of a plain floor.
     """
     objs = _place(rng, int(rng.integers(1, max_objects + 1)))
     azimuth = float(rng.uniform(0, 2 * math.pi))
@@ -106,7 +111,8 @@ def sample_scene(rng: np.random.Generator, max_objects: int = 4) -> Scene:
     floor = tuple(float(np.clip(base + t, 0, 1)) for t in tint)
     return Scene(objects=tuple(objs), origin=origin, target=TARGET, fov_x_deg=FOV_X_DEG,
                  sun_direction=sun, sun_irradiance=float(rng.uniform(2.5, 4.0)),
-                 ambient=float(rng.uniform(0.15, 0.35)), floor_rgb=floor)  # type: ignore[arg-type]
+                 ambient=float(rng.uniform(0.15, 0.35)), floor_rgb=floor,  # type: ignore[arg-type]
+                 floor_tile=floor_tile, floor_contrast=floor_contrast if floor_tile > 0 else 0.0)
 
 
 def camera_basis(scene: Scene) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,7 +133,8 @@ def to_camera(scene: Scene, point: tuple[float, float, float]) -> np.ndarray:
 
 
 def floor_radiance(scene: Scene) -> float:
-    """Radiance of the lit floor (mean over RGB): albedo × (sun irradiance × cos θ / π + sky).
+    """Radiance of the lit floor (mean over RGB): albedo × (sun irradiance × cos θ / π + sky);
+    a checker's two albedos average to the plain one, so the tone words hold for both.
 
     The floor fills most of every picture, so its brightness is most of what an image's pixels
     say; it follows this closely (correlation 0.98 with the rendered floor's mean, measured on

@@ -138,3 +138,43 @@ def test_data_synth_cli(tmp_path, runner, registry) -> None:
     bad = runner.invoke(build_app(registry), ["data", "synth", "--out", str(tmp_path), "--n", "2",
                                               "--split", "holdout"])
     assert bad.exit_code == 1 and "split" in bad.output
+    tiled = runner.invoke(build_app(registry), ["data", "synth", "--out", str(tmp_path / "tiled"), "--n", "1",
+                                                "--size", "32", "--spp", "2", "--floor-tile", "0.5", "-q"])
+    assert tiled.exit_code == 0, tiled.output
+    recorded = json.loads((tmp_path / "tiled" / "synth-train.json").read_text())["settings"]
+    assert (recorded["floor_tile"], recorded["floor_contrast"]) == (0.5, 0.15)
+    assert next(iter(read_samples(str(tmp_path / "tiled"), registry)))["scene"]["floor_tile"] == 0.5
+
+
+def test_checkered_floor_changes_only_the_floor_albedo_by_world_tile() -> None:
+    """``floor_tile``: the same layout, camera and geometry as the plain floor; in linear RGB each
+    floor pixel away from tile edges is the plain render × (1 − c) or × (1 + c), and which one
+    follows the parity of the world tile the pixel sees (up to which parity is the dark one)."""
+    tile, c = 1.0, 0.15
+    for i in range(2):
+        plain = sample_scene(np.random.default_rng([5, i]))
+        tiled = sample_scene(np.random.default_rng([5, i]), floor_tile=tile, floor_contrast=c)
+        assert (tiled.objects, tiled.origin, tiled.floor_rgb) == (plain.objects, plain.origin, plain.floor_rgb)
+        a, b = render(plain, size=64, spp=16, seed=i), render(tiled, size=64, spp=16, seed=i)
+        for key in ("depth", "normal", "semseg"):
+            assert np.array_equal(a[key], b[key]), key
+        cam = a["camera"]
+        right, down, fwd = camera_basis(plain)
+        v, u = np.mgrid[0:64, 0:64].astype(float)
+        rays = (right * ((u - cam["cx"]) / cam["fx"])[..., None]
+                + down * ((v - cam["cy"]) / cam["fy"])[..., None] + fwd)
+        hit = np.asarray(plain.origin) + rays * a["depth"][..., None]  # z-depth: forward component 1
+        cell = np.floor(hit[..., [0, 2]] / tile).astype(int)
+        parity = cell.sum(-1) % 2
+        near = np.ones((64, 64), bool)  # whole pixel footprint inside one tile: compare neighbours' cells
+        for axis in (0, 1):
+            for shift in (1, -1):
+                near &= (np.roll(cell, shift, axis) == cell).all(-1)
+        linear = [(x["rgb"].astype(float) / 255) ** 2.2 for x in (a, b)]
+        ratio = linear[1].mean(-1) / np.maximum(linear[0].mean(-1), 1e-3)
+        floor = (a["semseg"] == CLASSES.index("floor")) & near & (a["depth"] < 12)
+        dark = ratio[floor] < 1
+        assert floor.sum() > 500
+        assert np.median(np.abs(ratio[floor] - np.where(dark, 1 - c, 1 + c))) < 0.04
+        agree = (dark == (parity[floor] == 0)).mean()
+        assert max(agree, 1 - agree) > 0.97, agree
