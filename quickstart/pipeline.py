@@ -153,8 +153,8 @@ def report(run: Run) -> None:
                                           k=s.decode_samples if dev else 0)
     scored, kept = _split(candidates, len(samples))
     base = evaluate.fit_baselines(str(run.data / "train"), run.registry)
-    choice = (evaluate.choose({p: evaluate.score(dev, preds, base) for p, preds in kept.items()}) if dev
-              else dict.fromkeys(evaluate.DENSE_TARGETS, "greedy"))
+    on_dev = {p: evaluate.score(dev, preds, base) for p, preds in kept.items()} if dev else {}
+    choice = evaluate.choose(on_dev) if dev else dict.fromkeys(evaluate.DENSE_TARGETS, "greedy")
     preds = evaluate.assemble(scored, choice)
     ceiling = evaluate.tokenizer_roundtrip(run.tokenizers, samples, run.registry)
     rows = evaluate.score(samples, preds, base, ceiling)
@@ -164,9 +164,25 @@ def report(run: Run) -> None:
     result = json.loads((run.train_dir / "result.json").read_text())
     facts = {"settings": s.model_dump(), "train_steps": result["step"], "n_train": s.n_train,
              "n_eval": len(samples), "size": s.size, "params_m": _params_m(run.export),
-             "final_eval": result["evals"][-1] if result["evals"] else {}}
+             "final_eval": result["evals"][-1] if result["evals"] else {},
+             "dev": _dev_table(on_dev)}
     md, page = rep.write(run.report_dir, rows, pics, facts)
     console.print(f"report: {md} and {page}")
+
+
+def _dev_table(on_dev: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, float]]]:
+    """``{"target/metric": {"baseline": b, protocol: value}}`` on the dev scenes: what the choice
+    saw, kept in metrics.json and report.md so that a choice can be checked after the run."""
+    from . import evaluate
+
+    table: dict[str, dict[str, float]] = {}
+    for protocol, rows in on_dev.items():
+        for r in rows:
+            if r["target"] not in evaluate.DENSE_TARGETS or not evaluate.protocols_for(r["target"], [protocol]):
+                continue  # boxes and captions are greedy under every protocol; direct- is caption -> rgb only
+            entry = table.setdefault(f"{r['target']}/{r['metric']}", {"baseline": r["baseline"]})
+            entry[protocol] = r["model"]
+    return table
 
 
 def _split(candidates: dict[str, dict[str, list]], n: int) -> tuple[dict, dict]:

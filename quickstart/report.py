@@ -102,6 +102,7 @@ def write(out: Path, rows: list[dict], pictures: list[Path], facts: dict[str, An
               "objects' pixels (spheres, cubes and cylinders in the true semseg): the floor fills "
               "most of every picture, and the mean depth map already fits it closely.", ""]
     lines += _decoding_table(rows)
+    lines += _dev_table(facts.get("dev") or {})
     lines += ["## Held-out scenes", "",
               "Rows: ground truth, predictions from RGB, and RGB generated from the caption "
               "(the scored caption → rgb, then one caption → semseg → rgb chain sampled in random order "
@@ -148,6 +149,20 @@ def _decoding_table(rows: list[dict]) -> list[str]:
         cells = ["—" if n not in got else f"**{_fmt(got[n])}**" if n == r["decoding"] else _fmt(got[n])
                  for n in names]
         out.append(f"| {r['target']} | {r['metric']} | {_fmt(r['baseline'])} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def _dev_table(dev: dict[str, dict[str, float]]) -> list[str]:
+    """What each decoding scored on the dev scenes, where the choice was made."""
+    if not dev:
+        return []
+    names = list(dict.fromkeys(n for v in dev.values() for n in v if n != "baseline"))
+    out = ["What each decoding scored on the dev scenes, where the choice was made:", "",
+           "| target | metric | baseline | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for key, got in dev.items():
+        target, metric = key.split("/")
+        cells = [_fmt(got[n]) if n in got else "—" for n in names]
+        out.append(f"| {target} | {metric} | {_fmt(got['baseline'])} | " + " | ".join(cells) + " |")
     return out + [""]
 
 

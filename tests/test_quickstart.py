@@ -35,6 +35,11 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     for key in (("depth", "abs_rel_objects"), ("semseg", "miou")):  # it learned: better than the baseline
         assert rows[key]["model_better"], f"{key}: {rows[key]}\n{report}"
     assert "## Decoding per target" in report
+    dev = json.loads((out / "metrics.json").read_text())["facts"]["dev"]  # what the choice saw
+    assert set(dev) == {f"{t}/{m}" for t, m in rows if t in DENSE_TARGETS}
+    for key, got in dev.items():
+        assert set(got) == {"baseline", *protocols_for(key.split("/")[0], PROTOCOLS + DIRECT)}
+    assert "scored on the dev scenes" in report
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html
     assert (out / "scene-0.png").is_file()
