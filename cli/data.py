@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -24,10 +25,10 @@ def register(app: typer.Typer) -> None:
         per_shard: int = typer.Option(500, "--per-shard", min=1),
         spp: int = typer.Option(16, "--spp", min=1, help="RGB samples per pixel."),
         max_objects: int = typer.Option(4, "--max-objects", min=1, max=8),
-        floor_tile: float = typer.Option(0.0, "--floor-tile", min=0, help="Side of the floor's checker "
-                                         "tiles in metres (shows the camera's tilt); 0: a plain floor."),
-        floor_contrast: float = typer.Option(0.15, "--floor-contrast", min=0, help="Checker tiles' "
-                                             "albedo: the floor's x (1 +/- this)."),
+        floor_tile: Optional[float] = typer.Option(None, "--floor-tile", min=0, help="Side of the floor's checker "
+                                                   "tiles in metres (shows the camera's tilt); default 0: a plain floor."),
+        floor_contrast: Optional[float] = typer.Option(None, "--floor-contrast", min=0, help="Checker tiles' albedo: "
+                                                       "the floor's x (1 +/- this); default 0.15."),
         workers: int = typer.Option(1, "--workers", min=1, help="Render processes (Mitsuba already "
                                     "uses every core in one; more help on many-core machines)."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -42,8 +43,9 @@ def register(app: typer.Typer) -> None:
 
         try:
             settings = SynthSettings(n=n, size=size, seed=seed, split=split, per_shard=per_shard,
-                                     spp=spp, max_objects=max_objects, floor_tile=floor_tile,
-                                     floor_contrast=floor_contrast)
+                                     spp=spp, max_objects=max_objects,
+                                     floor={k: v for k, v in (("tile", floor_tile), ("contrast", floor_contrast))
+                                            if v is not None})  # unset: FloorSettings' defaults
         except ValidationError as exc:
             raise ConfigError(f"Invalid synth settings:\n{exc}") from exc
         report = generate(out, settings, workers=min(workers, os.cpu_count() or 1),

@@ -217,6 +217,18 @@ def annotate(rows: list[dict], samples: list[dict], scored: dict[str, dict[str, 
             row["by_decoding"] = {p: alternatives[p][i]["model"] for p in protocols_for(row["target"], alternatives)}
 
 
+def dev_table(on_dev: dict[str, list[dict]]) -> dict[str, dict[str, float]]:
+    """``{"target/metric": {"baseline": b, protocol: value}}``: the :func:`score` rows
+    :func:`choose` saw on the dev scenes, kept in metrics.json and report.md so that a choice can
+    be checked after the run (dense targets only: boxes and captions are greedy everywhere)."""
+    table: dict[str, dict[str, float]] = {}
+    for protocol, rows in on_dev.items():
+        for r in rows:
+            if r["target"] in DENSE_TARGETS and protocols_for(r["target"], [protocol]):
+                table.setdefault(f"{r['target']}/{r['metric']}", {"baseline": r["baseline"]})[protocol] = r["model"]
+    return table
+
+
 def decode_result(reg: Any, tokenizer: Any, res: Any, target: str) -> list[Any]:
     """One target of a generation result back to values (images, maps, boxes, text) per scene."""
     spec = reg.get_modality(target)

@@ -61,8 +61,8 @@ def synth(run: Run) -> None:
     per = max(1, (s.n_train + 3) // 4)
     for split, n, seed in (("train", s.n_train, s.seed), ("val", s.n_val, s.seed + 1)):
         generate(run.data / split, SynthSettings(n=n, size=s.size, seed=seed, split=split, spp=s.spp,
-                                                 per_shard=per, floor_tile=s.floor_tile,
-                                                 floor_contrast=s.floor_contrast), workers=s.workers, registry=run.registry)
+                                                 per_shard=per, floor=s.floor), workers=s.workers,
+                 registry=run.registry)
 
 
 def train_tokenizers(run: Run) -> None:
@@ -165,24 +165,9 @@ def report(run: Run) -> None:
     facts = {"settings": s.model_dump(), "train_steps": result["step"], "n_train": s.n_train,
              "n_eval": len(samples), "size": s.size, "params_m": _params_m(run.export),
              "final_eval": result["evals"][-1] if result["evals"] else {},
-             "dev": _dev_table(on_dev)}
+             "dev": evaluate.dev_table(on_dev)}
     md, page = rep.write(run.report_dir, rows, pics, facts)
     console.print(f"report: {md} and {page}")
-
-
-def _dev_table(on_dev: dict[str, list[dict]]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{"target/metric": {"baseline": b, protocol: value}}`` on the dev scenes: what the choice
-    saw, kept in metrics.json and report.md so that a choice can be checked after the run."""
-    from . import evaluate
-
-    table: dict[str, dict[str, float]] = {}
-    for protocol, rows in on_dev.items():
-        for r in rows:
-            if r["target"] not in evaluate.DENSE_TARGETS or not evaluate.protocols_for(r["target"], [protocol]):
-                continue  # boxes and captions are greedy under every protocol; direct- is caption -> rgb only
-            entry = table.setdefault(f"{r['target']}/{r['metric']}", {"baseline": r["baseline"]})
-            entry[protocol] = r["model"]
-    return table
 
 
 def _split(candidates: dict[str, dict[str, list]], n: int) -> tuple[dict, dict]:

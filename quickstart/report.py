@@ -139,30 +139,27 @@ def _decoding_table(rows: list[dict]) -> list[str]:
     alt = [r for r in rows if r.get("by_decoding")]
     if not alt:
         return []
-    names = list(dict.fromkeys(n for r in alt for n in r["by_decoding"]))
-    out = ["## Decoding per target", "",
-           "What each decoding scores on the scored scenes (the chosen one, picked on the dev scenes, "
-           "in bold):", "", "| target | metric | baseline | " + " | ".join(names) + " |",
-           "|---|---|---|" + "---|" * len(names)]
-    for r in alt:
-        got = r["by_decoding"]
-        cells = ["—" if n not in got else f"**{_fmt(got[n])}**" if n == r["decoding"] else _fmt(got[n])
-                 for n in names]
-        out.append(f"| {r['target']} | {r['metric']} | {_fmt(r['baseline'])} | " + " | ".join(cells) + " |")
-    return out + [""]
+    return ["## Decoding per target", ""] + _score_table(
+        "What each decoding scores on the scored scenes (the chosen one, picked on the dev scenes, in bold):",
+        [(r["target"], r["metric"], r["baseline"], r["by_decoding"], r["decoding"]) for r in alt])
 
 
 def _dev_table(dev: dict[str, dict[str, float]]) -> list[str]:
     """What each decoding scored on the dev scenes, where the choice was made."""
     if not dev:
         return []
-    names = list(dict.fromkeys(n for v in dev.values() for n in v if n != "baseline"))
-    out = ["What each decoding scored on the dev scenes, where the choice was made:", "",
-           "| target | metric | baseline | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
-    for key, got in dev.items():
-        target, metric = key.split("/")
-        cells = [_fmt(got[n]) if n in got else "—" for n in names]
-        out.append(f"| {target} | {metric} | {_fmt(got['baseline'])} | " + " | ".join(cells) + " |")
+    entries = [(*key.split("/"), got["baseline"], {n: v for n, v in got.items() if n != "baseline"}, None)
+               for key, got in dev.items()]
+    return _score_table("What each decoding scored on the dev scenes, where the choice was made:", entries)
+
+
+def _score_table(intro: str, entries: list[tuple[str, str, float, dict[str, float], str | None]]) -> list[str]:
+    """Rows of (target, metric, baseline, {decoding: value}, the one in bold), one column per decoding."""
+    names = list(dict.fromkeys(n for *_, got, _ in entries for n in got))
+    out = [intro, "", "| target | metric | baseline | " + " | ".join(names) + " |", "|---|---|---|" + "---|" * len(names)]
+    for target, metric, baseline, got, bold in entries:
+        cells = ["—" if n not in got else f"**{_fmt(got[n])}**" if n == bold else _fmt(got[n]) for n in names]
+        out.append(f"| {target} | {metric} | {_fmt(baseline)} | " + " | ".join(cells) + " |")
     return out + [""]
 
 

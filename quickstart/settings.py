@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from fourm_synth.generate import FloorSettings
 from fourm_synth.scene import CLASSES
 from fourm_registry.config import StrictModel
 from fourm_registry.tokenizers.vqconfig import Loss
@@ -37,9 +38,8 @@ class QuickstartSettings(StrictModel):
     size: int = Field(default=64, ge=16, description="image side in pixels")
     patch: int = Field(default=8, gt=0, description="pixels per token side")
     spp: int = Field(default=16, gt=0)
-    floor_tile: float = Field(default=0.0, ge=0, description="side of the floor's checker tiles in "
-                              "metres, whose perspective shows the camera's tilt; 0: a plain floor")
-    floor_contrast: float = Field(default=0.15, ge=0, lt=1, description="checker tiles' albedo: the floor's × (1 ± this)")
+    floor: FloorSettings = Field(default_factory=FloorSettings, description="the synth floor: --set floor.tile=1 "
+                                 "checkers it (docs: README, 'The same recipe on an AVX512-BF16 EPYC')")
     workers: int = Field(default=2, ge=1)
     dense_vocab: int = Field(default=256, gt=1)
     text_vocab: int = Field(default=4800, gt=4300, description="must hold the 4,204 special ids")

@@ -36,6 +36,13 @@ SPLITS = {"train": 0, "val": 1, "test": 2}
 FORMAT_VERSION = 1
 
 
+class FloorSettings(StrictModel):
+    """The floor's look: plain, or a checker whose perspective shows the camera's tilt."""
+
+    tile: float = Field(default=0.0, ge=0, le=10, description="side of the checker tiles in metres; 0: a plain floor")
+    contrast: float = Field(default=0.15, ge=0, lt=1, description="the tiles' albedo: the floor's × (1 ± this)")
+
+
 class SynthSettings(StrictModel):
     """What defines a synthetic dataset (the worker count does not change its content)."""
 
@@ -46,9 +53,7 @@ class SynthSettings(StrictModel):
     per_shard: int = Field(default=500, gt=0)
     spp: int = Field(default=16, gt=0, le=1024, description="RGB samples per pixel")
     max_objects: int = Field(default=4, ge=1, le=8)
-    floor_tile: float = Field(default=0.0, ge=0, le=10, description="side of the floor's checker tiles "
-                              "in metres (its perspective shows the camera's tilt); 0: a plain floor")
-    floor_contrast: float = Field(default=0.15, ge=0, lt=1, description="the tiles' albedo: the floor's × (1 ± this)")
+    floor: FloorSettings = Field(default_factory=FloorSettings)
 
 
 @dataclass
@@ -77,7 +82,7 @@ def make_sample(settings: dict[str, Any], index: int) -> dict[str, Any]:
 
     s = SynthSettings(**settings)
     rng = np.random.default_rng([s.seed, SPLITS[s.split], index])
-    scene = sample_scene(rng, max_objects=s.max_objects, floor_tile=s.floor_tile, floor_contrast=s.floor_contrast)
+    scene = sample_scene(rng, max_objects=s.max_objects, floor_tile=s.floor.tile, floor_contrast=s.floor.contrast)
     out = render(scene, size=s.size, spp=s.spp, seed=int(rng.integers(2**31 - 1)))
     out.pop("instances")
     out["__key__"] = sample_key(s.split, s.seed, index)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from fourm_quickstart.evaluate import DENSE_TARGETS, DIRECT, _point_estimate, assemble, caption_tone, choose, split_held_out
-from fourm_quickstart.pipeline import _dev_table, mixture
+from fourm_quickstart.evaluate import (DENSE_TARGETS, DIRECT, _point_estimate, assemble, caption_tone, choose,
+                                      dev_table, split_held_out)
+from fourm_quickstart.pipeline import mixture
 from fourm_quickstart.settings import QuickstartSettings
 from fourm_synth.scene import FLOOR_TONES, floor_phrase
 
@@ -117,6 +118,6 @@ def test_dev_table_keeps_what_the_choice_saw_per_row() -> None:
         return {"target": target, "metric": metric, "model": model, "baseline": 1.0}
     on_dev = {"greedy": [row("semseg", "miou", 0.3), row("det", "f1@0.5", 0.1), row("caption->rgb", "mae_0_255", 22.0)],
               DIRECT[0]: [row("semseg", "miou", 0.3), row("caption->rgb", "mae_0_255", 21.0)]}
-    assert _dev_table(on_dev) == {"semseg/miou": {"baseline": 1.0, "greedy": 0.3},
+    assert dev_table(on_dev) == {"semseg/miou": {"baseline": 1.0, "greedy": 0.3},
                                   "caption->rgb/mae_0_255": {"baseline": 1.0, "greedy": 22.0, DIRECT[0]: 21.0}}
-    assert _dev_table({}) == {}
+    assert dev_table({}) == {}

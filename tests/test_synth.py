@@ -142,7 +142,7 @@ def test_data_synth_cli(tmp_path, runner, registry) -> None:
                                                 "--size", "32", "--spp", "2", "--floor-tile", "0.5", "-q"])
     assert tiled.exit_code == 0, tiled.output
     recorded = json.loads((tmp_path / "tiled" / "synth-train.json").read_text())["settings"]
-    assert (recorded["floor_tile"], recorded["floor_contrast"]) == (0.5, 0.15)
+    assert recorded["floor"] == {"tile": 0.5, "contrast": 0.15}
     assert next(iter(read_samples(str(tmp_path / "tiled"), registry)))["scene"]["floor_tile"] == 0.5
 
 
