@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fourm_registry.config import validate_config
 from fourm_registry.errors import FourmError
 from fourm_synth.scene import CLASSES, FLOOR_TONES, SHAPES, floor_phrase
 from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
@@ -52,7 +53,11 @@ class ScoredScenes:
         settings_file = Path(out) / "quickstart.json"
         if not settings_file.is_file():
             raise FourmError(f"{out}: not a quickstart run directory (no quickstart.json)")
-        s = QuickstartSettings.model_validate(json.loads(settings_file.read_text()))
+        try:
+            data = json.loads(settings_file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise FourmError(f"{settings_file}: not valid JSON ({exc})") from exc
+        s = validate_config(QuickstartSettings, data, str(settings_file))
         run = Run(Path(out), s, registry)
         if not (run.export / "config.json").is_file():
             raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")
