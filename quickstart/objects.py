@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fourm_registry.config import validate_config
+from fourm_registry.config import load_config
 from fourm_registry.errors import FourmError
 from fourm_synth.scene import CLASSES, FLOOR_TONES, SHAPES, floor_phrase
 from fourm_registry.generation.schedule import GenerationSchedule, StepConfig
@@ -53,11 +52,7 @@ class ScoredScenes:
         settings_file = Path(out) / "quickstart.json"
         if not settings_file.is_file():
             raise FourmError(f"{out}: not a quickstart run directory (no quickstart.json)")
-        try:
-            data = json.loads(settings_file.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise FourmError(f"{settings_file}: not valid JSON ({exc})") from exc
-        s = validate_config(QuickstartSettings, data, str(settings_file))
+        s = load_config(QuickstartSettings, settings_file)  # JSON is YAML: the one config reader
         run = Run(Path(out), s, registry)
         if not (run.export / "config.json").is_file():
             raise FourmError(f"{out}: the run has no trained model yet ({run.export} is missing)")

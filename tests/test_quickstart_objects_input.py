@@ -10,7 +10,7 @@ from fourm_quickstart import objects
 
 @pytest.mark.parametrize("content, expect", [
     (None, "not a quickstart run directory"),
-    ("{not json", "not valid JSON"),
+    ("{not json", "quickstart.json is not valid"),
     (json.dumps({"floor_tile": 1.0}), "floor_tile"),  # a setting this version does not know
     (json.dumps({"train_steps": "many"}), "train_steps"),
 ])
