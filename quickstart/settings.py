@@ -68,6 +68,11 @@ class QuickstartSettings(StrictModel):
         description="weights of the masking mixture's components (0 drops one, an unnamed one keeps "
         "its default: --set mixture.all2all=1); caption2all at 0.5 "
         "against all2all 1 left the caption's tone word unread (docs/demo-history.md)")
+    caption2all_targets: list[str] = Field(
+        default_factory=lambda: ["rgb", "semseg"],
+        description="what caption2all decodes from the caption alone (never the caption: it is all input "
+        "there). The chain's two targets, not all five: 2.5x the caption → RGB signal per batch, and the "
+        "model reads the caption's floor tone on every seed measured (README, 'Where the demo stands')")
     input_tokens: int = Field(default=64, gt=0)
     target_tokens: int = Field(default=64, gt=0)
     caption_length: int = Field(default=32, gt=0)
@@ -95,6 +100,15 @@ class QuickstartSettings(StrictModel):
         if any(w < 0 for w in value.values()) or not any(w > 0 for w in value.values()):
             raise ValueError("mixture weights must be >= 0, and one of them > 0")
         return {**MIXTURE, **value}
+
+    @field_validator("caption2all_targets")
+    @classmethod
+    def _caption_targets(cls, value: list[str]) -> list[str]:
+        allowed = [m for m in DENSE + SEQUENCES if m != "caption"]
+        unknown = sorted(set(value) - set(allowed))
+        if unknown or not value:
+            raise ValueError(f"caption2all_targets must name some of {allowed}, not {unknown or value}")
+        return [m for m in allowed if m in value]
 
     @field_validator("vq_overrides")
     @classmethod

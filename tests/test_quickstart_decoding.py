@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from fourm_quickstart.evaluate import (DENSE_TARGETS, DIRECT, _point_estimate, assemble, caption_tone, choose,
                                       dev_table, split_held_out)
@@ -110,6 +111,13 @@ def test_mixture_weights_and_caption2all_targets() -> None:
     changed = QuickstartSettings(mixture={"all2all": 0.0, "caption2all": 0.25})
     assert changed.mixture == {"all2all": 0.0, "rgb2all": 1.0, "caption2all": 0.25}  # unnamed: the default
     assert [c["name"] for c in mixture(changed)] == ["rgb2all", "caption2all"]  # weight 0: dropped
+    assert cap["target_alphas"] == {"rgb": 0.5, "semseg": 0.5}  # the default: the chain's two targets
+    wide = QuickstartSettings(caption2all_targets=["det", "rgb", "depth"])
+    assert wide.caption2all_targets == ["rgb", "depth", "det"]  # in the modalities' order
+    assert {c["name"]: c for c in mixture(wide)}["caption2all"]["target_alphas"] == {"rgb": 0.5, "depth": 0.5, "det": 0.5}
+    for bad in (["caption"], ["rgb", "thermal"], []):
+        with pytest.raises(ValueError, match="caption2all_targets"):
+            QuickstartSettings(caption2all_targets=bad)
 
 
 def test_dev_table_keeps_what_the_choice_saw_per_row() -> None:
