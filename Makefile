@@ -26,7 +26,7 @@ test: setup
 demo: setup
 	$(VENV)/bin/fourm quickstart --out runs/demo
 
-# The demo at seeds 0, 1 and 2 (≈1.5 h) and the spread table the README's demo figures come from.
+# The demo at seeds 0, 1 and 2 (1–2.5 h by CPU kind) and the spread table the README's demo figures come from.
 demo-seeds: demo
 	$(VENV)/bin/fourm quickstart --out runs/demo-seed1 --set seed=1
 	$(VENV)/bin/fourm quickstart --out runs/demo-seed2 --set seed=2
