@@ -12,7 +12,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         out: Path = typer.Option(Path("runs/demo"), "--out", help="Run directory."),
         preset: str = typer.Option("demo", "--preset",
-                                   help="demo (19–50 min on 2 cores, by CPU kind), fast (≈3.5 min, the test suite's) "
+                                   help="demo (16–50 min on 2 cores, by CPU kind), fast (≈3.5 min, the test suite's) "
                                         "or smoke (≈1 min, every stage tiny)."),
         overrides: list[str] = typer.Option([], "--set", help="Change a setting: key=value (repeatable)."),
     ) -> None:

@@ -118,11 +118,11 @@ def mixture(s: QuickstartSettings) -> list[dict[str, Any]]:
     """The 4M masking mixture at ``s.mixture``'s weights. caption2all keeps the caption whole as
     input, so its targets are ``s.caption2all_targets``, never the caption: a caption target there
     would take decoder tokens that can hold no caption token (about 10 of 64, by ``fourm masking preview``)."""
-    others = {m: 0.5 for m in s.caption2all_targets}
+    from_caption = {m: 0.5 for m in s.caption2all_targets}
     components = [
         {"name": "all2all", "input_alphas": 0.5, "target_alphas": 0.5},
         {"name": "rgb2all", "input_alphas": {"rgb": 1.0}, "target_alphas": 0.5},
-        {"name": "caption2all", "input_alphas": {"caption": 1.0}, "target_alphas": others, "keep_all": ["caption"]},
+        {"name": "caption2all", "input_alphas": {"caption": 1.0}, "target_alphas": from_caption, "keep_all": ["caption"]},
     ]
     return [{**c, "weight": s.mixture[c["name"]]} for c in components if s.mixture[c["name"]] > 0]
 

@@ -1,4 +1,4 @@
-"""How big the quickstart run is: the demo (19–33 min of stages on 2 cores with bf16, about 50 in fp32 on AVX2; README), and a ~3.5-minute version for the test suite."""
+"""How big the quickstart run is: the demo (16–33 min of stages on 2 cores with bf16, about 50 in fp32 on AVX2; README), and a ~3.5-minute version for the test suite."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -31,7 +31,7 @@ class VQOverride(StrictModel):
 
 
 class QuickstartSettings(StrictModel):
-    """Every size of the run; the defaults are the ``demo`` preset (19–50 min on 2 cores, by CPU kind: README)."""
+    """Every size of the run; the defaults are the ``demo`` preset (16–50 min on 2 cores, by CPU kind: README)."""
 
     n_train: int = Field(default=3000, gt=0)
     n_val: int = Field(default=64, gt=0)
