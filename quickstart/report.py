@@ -22,8 +22,9 @@ def grids(samples: list[dict], preds: dict[str, list[Any]], registry: Any, out: 
     samples per ``choice``) and, when sampled chains exist, one sampled chain (T = 1): a greedy
     or mean image shows the expected scene, a sample shows whether the model draws objects."""
     protocol = (choice or {}).get("caption->rgb", "greedy")
-    scored = "greedy" if protocol.endswith("greedy") else f"mean of {k}"
-    if protocol.startswith("direct-"):
+    scored = ("greedy" if protocol.endswith("greedy") else "expected codes" if protocol == "code-mean"
+              else f"mean of {k}")
+    if protocol.startswith("direct-") or protocol == "code-mean":
         scored += ", no semseg step"
     paths = []
     for i, s in enumerate(samples[:count]):
@@ -61,8 +62,9 @@ def _protocol(settings: dict[str, Any]) -> str:
     k, dev = settings.get("decode_samples", 0), settings.get("dev_samples", 0)
     if not (k and dev):
         return "Every prediction is greedy (temperature 0)."
-    return (f"Each dense target is decoded greedily or as the point estimate of {k} samples (pixel "
-            "mean; per-pixel majority for semseg), whichever beats the baseline on more of its rows "
+    return (f"Each dense target is decoded greedily, as the point estimate of {k} samples (pixel "
+            "mean; per-pixel majority for semseg), or in one pass from each cell's expected code vector "
+            "(`code-mean`), whichever beats the baseline on more of its rows "
             f"on {dev} other held-out scenes (the dev scenes, never scored, dealt so that both sets hold "
             "the same mix of floor tones); caption -> rgb is also decoded in one step, without the semseg "
             "chain (`direct-`); boxes and captions are greedy.")

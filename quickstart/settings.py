@@ -82,7 +82,7 @@ class QuickstartSettings(StrictModel):
     dev_samples: int = Field(default=32, ge=0, description="held-out scenes after the scored ones, "
                              "on which each dense target's decoding is chosen")
     decode_samples: int = Field(default=8, ge=0, description="K of the sampled decodings (mean or "
-                                "majority of K); 0: greedy only")
+                                "majority of K), beside greedy and code-mean; 0: greedy only")
     seed: int = Field(default=0, ge=0, description="seeds every stage: synth, tokenizers, train, generate")
     threads: int = Field(default=2, ge=1, description="torch threads in every stage; results are "
                          "bit-identical for the same seed, threads and CPU kind")

@@ -8,7 +8,7 @@ import pytest
 
 from fourm_cli.app import build_app
 from fourm_quickstart import objects
-from fourm_quickstart.evaluate import DENSE_TARGETS, DIRECT, PROTOCOLS, protocols_for
+from fourm_quickstart.evaluate import DECODINGS, DENSE_TARGETS, PROTOCOLS, protocols_for
 
 
 @pytest.mark.slow
@@ -26,11 +26,11 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     assert {t for t, _ in rows} == {"depth", "normal", "semseg", "det", "caption", "caption->rgb"}
     assert all(isinstance(r["model"], float) and isinstance(r["tokenizer"], float) for r in rows.values())
     for (target, _), r in rows.items():  # each row's decoding (chosen on the dev scenes) and the alternatives
-        own = set(protocols_for(target, PROTOCOLS + DIRECT))
+        own = set(protocols_for(target, DECODINGS))
         assert r["decoding"] in own
         if target in DENSE_TARGETS:
             assert set(r["by_decoding"]) == own and r["by_decoding"][r["decoding"]] == r["model"]
-    assert set(protocols_for("caption->rgb", PROTOCOLS + DIRECT)) > set(PROTOCOLS)  # the direct route is scored
+    assert set(protocols_for("caption->rgb", DECODINGS)) > set(protocols_for("depth", DECODINGS)) > set(PROTOCOLS)  # the direct route is scored
     report = (out / "report.md").read_text()
     for key in (("depth", "abs_rel_objects"), ("semseg", "miou")):  # it learned: better than the baseline
         assert rows[key]["model_better"], f"{key}: {rows[key]}\n{report}"
@@ -38,7 +38,7 @@ def test_fast_quickstart_learns_and_reports(tmp_path, registry, runner):
     dev = json.loads((out / "metrics.json").read_text())["facts"]["dev"]  # what the choice saw
     assert set(dev) == {f"{t}/{m}" for t, m in rows if t in DENSE_TARGETS}
     for key, got in dev.items():
-        assert set(got) == {"baseline", *protocols_for(key.split("/")[0], PROTOCOLS + DIRECT)}
+        assert set(got) == {"baseline", *protocols_for(key.split("/")[0], DECODINGS)}
     assert "scored on the dev scenes" in report
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "<table>" in html

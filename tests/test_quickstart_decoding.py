@@ -129,3 +129,48 @@ def test_dev_table_keeps_what_the_choice_saw_per_row() -> None:
     assert dev_table(on_dev) == {"semseg/miou": {"baseline": 1.0, "greedy": 0.3},
                                   "caption->rgb/mae_0_255": {"baseline": 1.0, "greedy": 22.0, DIRECT[0]: 21.0}}
     assert dev_table({}) == {}
+
+
+def test_code_mean_queries_every_cell_once_and_decodes_probabilities() -> None:
+    """One pass over all cells of the target; the tokenizer gets N×h×w×V probabilities."""
+    import torch
+    from types import SimpleNamespace
+
+    from fourm_registry.batch import ModalityBatch
+    from fourm_quickstart.evaluate import code_mean
+
+    n, h, w, vocab = 3, 2, 4, 5
+    calls = []
+
+    class Predictor:
+        specs = {"depth": SimpleNamespace(num_tokens=h * w, tokenizer=SimpleNamespace(grid=(h, w)))}
+        device = torch.device("cpu")
+
+        def encode(self, cond):
+            return ("ctx", cond)
+
+        def grid_logits(self, ctx, target, positions):
+            calls.append((target, positions.clone()))
+            return torch.randn(n, h * w, vocab) * 3
+
+    class Tokenizer:
+        def decode_expected(self, probs):
+            calls.append(probs)
+            return [f"value{i}" for i in range(len(probs))]
+
+    ids = torch.zeros(n, 8, dtype=torch.long)
+    cond = {"rgb": ModalityBatch(inputs=ids, input_mask=torch.ones_like(ids, dtype=torch.bool))}
+    assert code_mean(Predictor(), Tokenizer(), cond, "depth") == ["value0", "value1", "value2"]
+    (target, positions), probs = calls
+    assert target == "depth" and (positions == torch.arange(h * w).expand(n, -1)).all()
+    assert probs.shape == (n, h, w, vocab) and torch.allclose(probs.sum(-1), torch.ones(n, h, w))
+
+
+def test_code_mean_for_caption_to_rgb_drops_the_chain_semseg() -> None:
+    from fourm_quickstart.evaluate import CODE_MEAN, DECODINGS, protocols_for
+
+    assert all(CODE_MEAN in protocols_for(t, DECODINGS) for t in DENSE_TARGETS)  # it competes for every target
+    candidates = {"greedy": {t: ["g"] for t in DENSE_TARGETS} | {"caption->semseg": ["g-seg"]},
+                  CODE_MEAN: {t: ["c"] for t in DENSE_TARGETS}}
+    preds = assemble(candidates, {**dict.fromkeys(DENSE_TARGETS, "greedy"), "caption->rgb": CODE_MEAN})
+    assert preds["caption->rgb"] == ["c"] and "caption->semseg" not in preds

@@ -152,3 +152,28 @@ def test_reconstruction_losses_by_name() -> None:
     small = torch.tensor([0.01], requires_grad=True)  # the gradient that flattens a floor
     reconstruction_loss("l1", small, torch.zeros(1)).backward()
     assert small.grad.item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["rgb", "depth", "normal", "semseg"])
+def test_expected_codes_of_certain_cells_decode_as_their_tokens(registry, name: str) -> None:
+    """One-hot code probabilities are the tokens themselves: the same output, to float rounding."""
+    tok = tiny(registry, name)
+    tokens = tok.encode([_value(name), _value(name)])
+    probs = torch.nn.functional.one_hot(torch.from_numpy(np.stack(tokens)).long(), tok.vocab_size).float()
+    for hard, soft in zip(tok.decode(tokens), tok.decode_expected(probs), strict=True):
+        assert soft.shape == hard.shape and soft.dtype == hard.dtype
+        if name == "semseg":
+            assert (soft == hard).mean() > 0.99  # argmax of equal logits up to rounding
+        else:
+            assert np.allclose(soft.astype(np.float64), hard.astype(np.float64), atol=1 if name == "rgb" else 1e-4)
+    with pytest.raises(ValueError, match="code probabilities"):
+        tok.decode_expected(probs[..., :-1])
+
+
+def test_expected_code_is_the_renormalised_weighted_mean() -> None:
+    q = CosineQuantizer(vocab_size=4, dim=3)
+    probs = torch.tensor([0.25, 0.75, 0.0, 0.0]).expand(1, 1, 2, 4)
+    z = q.expected(probs)
+    want = torch.nn.functional.normalize(0.25 * q.embed[0] + 0.75 * q.embed[1], dim=0)
+    assert z.shape == (1, 3, 1, 2) and torch.allclose(z[0, :, 0, 1], want, atol=1e-6)
+    assert torch.allclose(z.norm(dim=1), torch.ones(1, 1, 2))

@@ -93,6 +93,18 @@ class DenseTokenizer:
                 out[i] = self.adapter.from_output(y[j])
         return out
 
+    def decode_expected(self, probs: Any) -> list[Any]:
+        """N×h×w×V code probabilities (a model's softmax per cell) → N raw values, each decoded
+        from its cells' expected code vectors (:meth:`VQVAE.decode_expected`)."""
+        p = torch.as_tensor(probs, dtype=torch.float32)
+        if p.ndim != 4 or p.shape[-1] != self.vocab_size:
+            raise ValueError(f"expected N×h×w×{self.vocab_size} code probabilities, got shape {tuple(p.shape)}")
+        out: list[Any] = []
+        for start in range(0, len(p), self.batch_size):
+            y = self.model.decode_expected(p[start:start + self.batch_size].to(self.device)).float().cpu().numpy()
+            out.extend(self.adapter.from_output(v) for v in y)
+        return out
+
     def save_pretrained(self, path: str | Path) -> None:
         self.model.save_pretrained(path)
 

@@ -45,6 +45,12 @@ class CosineQuantizer(nn.Module):
         """B×h×w indices → B×D×h×w unit code vectors."""
         return F.embedding(indices, self.embed).permute(0, 3, 1, 2).contiguous()
 
+    def expected(self, probs: torch.Tensor) -> torch.Tensor:
+        """B×h×w×V code probabilities → B×D×h×w: per cell the probability-weighted mean of the
+        code vectors, renormalised to the unit sphere the codes (and so the decoder's inputs) lie on."""
+        z = F.normalize(probs.float() @ self.embed, dim=-1)
+        return z.permute(0, 3, 1, 2).contiguous()
+
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Always in fp32, also under autocast: a bf16 similarity would flip near-tied codes."""
         with torch.autocast(z.device.type, enabled=False):

@@ -84,7 +84,15 @@ class VQVAE(nn.Module):
     @torch.no_grad()
     def decode(self, indices: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """B×h×w code indices → B×C_out×H×W outputs (values, or class logits)."""
-        z_q = self.quantizer.lookup(indices)
+        return self._decode_codes(self.quantizer.lookup(indices), generator)
+
+    @torch.no_grad()
+    def decode_expected(self, probs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """B×h×w×V code probabilities → outputs decoded from each cell's expected code vector
+        (:meth:`CosineQuantizer.expected`): a point estimate from one distribution, no sampling."""
+        return self._decode_codes(self.quantizer.expected(probs), generator)
+
+    def _decode_codes(self, z_q: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         if self.config.decoder == "diffusion":
             return self._denorm_out(self.decoder.sample(z_q, generator=generator))
         return self._denorm_out(self.decoder(z_q))
