@@ -171,8 +171,8 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
         out[name] = {**greedy, "caption->rgb": _point_estimate("caption->rgb", draws)}
         out[name].pop("caption->semseg")  # no chain went through semseg
     if k:
-        out[CODE_MEAN] = {**greedy, **{t: code_mean(predictor, toks[t], rgb, t) for t in DENSE_TARGETS if t != "caption->rgb"},
-                          "caption->rgb": code_mean(predictor, toks["rgb"], caption, "rgb")}
+        from_rgb = {t: code_mean(predictor, toks[t], rgb, t) for t in DENSE_TARGETS if t != "caption->rgb"}
+        out[CODE_MEAN] = {**greedy, **from_rgb, "caption->rgb": code_mean(predictor, toks["rgb"], caption, "rgb")}
         out[CODE_MEAN].pop("caption->semseg")
     return out
 
