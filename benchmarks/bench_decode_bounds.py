@@ -22,15 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-SIZES = {"smoke": {"dim": 64, "encoder_depth": 1, "decoder_depth": 1, "num_heads": 2},
-         "tiny": {"dim": 256, "encoder_depth": 4, "decoder_depth": 4, "num_heads": 4},
-         "base": {"dim": 768, "encoder_depth": 12, "decoder_depth": 12, "num_heads": 12}}
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_model import matmul_flops_per_s, set_attention
+from profile_train_step import SIZES, harness_model
+
+from fourm_registry.batch import ModalityBatch
+from fourm_registry.generation import Generator, parse_spec
+from fourm_registry.generation.autoregressive import decode_sequence
+from fourm_registry.generation.fourm_adapter import FourMPredictor, row_major_head
+
 CELLS = 196
 
 
@@ -44,28 +52,15 @@ def median_s(fn: Callable[[], object], reps: int) -> float:
     return statistics.median(times)
 
 
-def matmul_peak(n: int = 2048, reps: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    return 2 * n ** 3 / min(median_s(lambda: a @ b, 1) for _ in range(reps))
-
-
-def build(size: dict) -> torch.nn.Module:
-    from fourm_registry import Registry
-    from fourm_registry.model import build_model
-
-    cfg = {**size, "mlp_ratio": 4.0, "gated_mlp": True, "act": "silu", "qkv_bias": False,
-           "proj_bias": False, "mlp_bias": False, "norm_bias": False, "attention": "sdpa",
-           "share_modality_embeddings": True, "tie_sequence_embeddings": False}
-    torch.manual_seed(0)
-    return build_model(cfg, Registry.build(allow=[]), ["rgb", "depth", "caption"]).eval()
+def rgb_condition() -> dict[str, ModalityBatch]:
+    rgb = torch.randint(0, 16384, (1, CELLS), generator=torch.Generator().manual_seed(1))
+    return {"rgb": ModalityBatch(inputs=rgb, input_mask=torch.ones_like(rgb, dtype=torch.bool))}
 
 
 def streamed_per_token(model: torch.nn.Module) -> list[torch.Tensor]:
     """The weight matrices one cached decoding step multiplies a single row by: every decoder
     block's matrices except the cross-attention key/value projection (applied to the encoder's
     output once, then cached), and the caption head as the row-major copy decoding uses."""
-    from fourm_registry.generation.fourm_adapter import row_major_head
-
     mats = [p.detach() for name, p in model.decoder.named_parameters()
             if p.dim() == 2 and "cross_attn.kv" not in name]
     head = row_major_head(model, "caption")
@@ -73,13 +68,7 @@ def streamed_per_token(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 def caption_row(model: torch.nn.Module, tokens: int, reps: int) -> dict:
-    from fourm_registry.batch import ModalityBatch
-    from fourm_registry.generation.autoregressive import decode_sequence
-    from fourm_registry.generation.fourm_adapter import FourMPredictor
-
-    pred = FourMPredictor(model)
-    rgb = torch.randint(0, 16384, (1, CELLS), generator=torch.Generator().manual_seed(1))
-    cond = {"rgb": ModalityBatch(inputs=rgb, input_mask=torch.ones_like(rgb, dtype=torch.bool))}
+    pred, cond = FourMPredictor(model), rgb_condition()
 
     def encode():
         return pred.encode(cond)
@@ -110,15 +99,8 @@ def caption_row(model: torch.nn.Module, tokens: int, reps: int) -> dict:
             "best_total_s": round(enc + tokens * floor, 4), "share": round(floor / per_token, 3)}
 
 
-def maskgit_row(model: torch.nn.Module, steps: int, reps: int, peak: float) -> dict:
-    from fourm_registry import Registry
-    from fourm_registry.batch import ModalityBatch
-    from fourm_registry.generation import Generator, parse_spec
-    from fourm_registry.generation.fourm_adapter import FourMPredictor
-
-    gen = Generator(FourMPredictor(model), Registry.build(allow=[]))
-    rgb = torch.randint(0, 16384, (1, CELLS), generator=torch.Generator().manual_seed(1))
-    cond = {"rgb": ModalityBatch(inputs=rgb, input_mask=torch.ones_like(rgb, dtype=torch.bool))}
+def maskgit_row(model: torch.nn.Module, registry: object, steps: int, reps: int, peak: float) -> dict:
+    gen, cond = Generator(FourMPredictor(model), registry), rgb_condition()
     schedule = parse_spec(f"depth:steps={steps},temperature=1.0,token_schedule=linear,temperature_schedule=constant")
 
     def run():
@@ -126,15 +108,12 @@ def maskgit_row(model: torch.nn.Module, steps: int, reps: int, peak: float) -> d
 
     with torch.no_grad():
         seconds = median_s(run, reps)
-        impls = {m: m.impl for m in model.modules() if hasattr(m, "impl")}
-        for m in impls:
-            m.impl = "math"  # counted as explicit matmuls: FlopCounterMode skips CPU SDPA kernels
+        set_attention(model, "math")  # counted as explicit matmuls: FlopCounterMode skips CPU SDPA kernels
         try:
             with FlopCounterMode(display=False) as counter:
                 run()
         finally:
-            for m, impl in impls.items():
-                m.impl = impl
+            set_attention(model, "sdpa")
     flops = counter.get_total_flops()
     return {"steps": steps, "seconds": round(seconds, 4), "gflops": round(flops / 1e9, 2),
             "gflop_per_s": round(flops / seconds / 1e9, 1), "share": round(flops / seconds / peak, 3),
@@ -151,17 +130,18 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    peak = matmul_peak()
+    peak = matmul_flops_per_s()
     rows = {}
     for name in args.sizes.split(","):
-        model = build(SIZES[name])
+        registry, model = harness_model(name)
+        model.eval()
         rows[name] = {"caption": caption_row(model, args.tokens, args.reps),
-                      "maskgit": maskgit_row(model, args.maskgit_steps, args.reps, peak)}
+                      "maskgit": maskgit_row(model, registry, args.maskgit_steps, args.reps, peak)}
         del model
     out = {"threads": torch.get_num_threads(), "matmul_gflop_per_s": round(peak / 1e9, 1), "rows": rows,
            "targets": {f"{n}_caption_within_15pct_of_stream_floor": {
                "value": r["caption"]["share"], "target": ">= 0.85", "met": r["caption"]["share"] >= 0.85}
-               for n, r in rows.items() if n != "smoke"}}
+               for n, r in rows.items() if n != "dev"}}
     print(json.dumps(out))
     return out
 

@@ -171,22 +171,26 @@ def predict_all(model_dir: Path, tok_dir: Path, samples: list[dict], registry: A
         out[name] = {**greedy, "caption->rgb": _point_estimate("caption->rgb", draws)}
         out[name].pop("caption->semseg")  # no chain went through semseg
     if k:
-        from_rgb = {t: code_mean(predictor, toks[t], rgb, t) for t in DENSE_TARGETS if t != "caption->rgb"}
-        out[CODE_MEAN] = {**greedy, **from_rgb, "caption->rgb": code_mean(predictor, toks["rgb"], caption, "rgb")}
+        from_rgb = code_mean(predictor, toks, rgb, [t for t in DENSE_TARGETS if t != "caption->rgb"])
+        out[CODE_MEAN] = {**greedy, **from_rgb, "caption->rgb": code_mean(predictor, toks, caption, ["rgb"])["rgb"]}
         out[CODE_MEAN].pop("caption->semseg")
     return out
 
 
-def code_mean(predictor: FourMPredictor, tokenizer: Any, condition: dict[str, Any], target: str) -> list[Any]:
-    """``target`` per scene decoded from its cells' expected code vectors (:data:`CODE_MEAN`)."""
-    spec = predictor.specs[target]
-    h, w = spec.tokenizer.grid
+def code_mean(predictor: FourMPredictor, toks: dict[str, Any], condition: dict[str, Any],
+              targets: list[str]) -> dict[str, list[Any]]:
+    """``{target: values per scene}``, each decoded from its cells' expected code vectors
+    (:data:`CODE_MEAN`); the condition is encoded once for all ``targets``."""
     n = len(next(iter(condition.values())).inputs)
+    out = {}
     with torch.no_grad():
         ctx = predictor.encode(condition)
-        cells = torch.arange(spec.num_tokens, device=predictor.device).expand(n, -1)
-        probs = predictor.grid_logits(ctx, target, cells).float().softmax(-1)
-    return tokenizer.decode_expected(probs.reshape(n, h, w, -1).cpu())
+        for target in targets:
+            spec = predictor.specs[target]
+            cells = torch.arange(spec.num_tokens, device=predictor.device).expand(n, -1)
+            probs = predictor.grid_logits(ctx, target, cells).float().softmax(-1)
+            out[target] = toks[target].decode_expected(probs.reshape(n, *spec.tokenizer.grid, -1).cpu())
+    return out
 
 
 def _point_estimate(target: str, draws: list[list[Any]]) -> list[Any]:

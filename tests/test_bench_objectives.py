@@ -2,24 +2,21 @@
 token budget and encoder blocks, then probed (and random encoders) on held-out scene facts."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from ._scripts import ROOT
+from ._scripts import load_script as _load
+
 SCRIPT = ROOT / "benchmarks" / "bench_objectives.py"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_objectives", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _load("bench_objectives")
 
 
 def test_scene_facts_are_exact():

@@ -1,17 +1,11 @@
 """`make bench`'s collector: one JSON line per script, targets met/missed, failures kept."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from ._scripts import ROOT, load_script
 
 
 def _run_all():
-    spec = importlib.util.spec_from_file_location("run_all", ROOT / "benchmarks" / "run_all.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("run_all")
 
 
 def test_collector_reads_the_last_json_line_and_sorts_targets(tmp_path):

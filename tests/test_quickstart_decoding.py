@@ -160,7 +160,7 @@ def test_code_mean_queries_every_cell_once_and_decodes_probabilities() -> None:
 
     ids = torch.zeros(n, 8, dtype=torch.long)
     cond = {"rgb": ModalityBatch(inputs=ids, input_mask=torch.ones_like(ids, dtype=torch.bool))}
-    assert code_mean(Predictor(), Tokenizer(), cond, "depth") == ["value0", "value1", "value2"]
+    assert code_mean(Predictor(), {"depth": Tokenizer()}, cond, ["depth"]) == {"depth": ["value0", "value1", "value2"]}
     (target, positions), probs = calls
     assert target == "depth" and (positions == torch.arange(h * w).expand(n, -1)).all()
     assert probs.shape == (n, h, w, vocab) and torch.allclose(probs.sum(-1), torch.ones(n, h, w))
